@@ -1,0 +1,49 @@
+# genhep: `make run` and `make test` work on a fresh machine (they create .venv).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+EXTRAS ?= dev
+STAMP  := $(VENV)/.installed-$(EXTRAS)
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test test-full bench lint format clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+	# torch first: the pinned CPU wheel, so nothing pulls a multi-GB CUDA build
+	$(BIN)/pip install --quiet $(TORCH)
+
+$(STAMP): $(BIN)/python pyproject.toml setup.py
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+venv: $(STAMP)  ## create .venv and install genhep with the dev extra
+
+run: $(STAMP)  ## train and evaluate the embedded default; print where results.json and figures are
+	$(BIN)/genhep train
+
+test: $(STAMP)  ## the default test suite (no slow tests)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-full: $(STAMP)  ## every test, slow ones included
+	$(BIN)/pytest -m "" $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## speed benchmarks -> benchmarks/results/*.json
+	$(BIN)/python -m benchmarks.run
+
+lint: $(STAMP)  ## ruff check + format check
+	$(BIN)/ruff check genhep tests benchmarks
+	$(BIN)/ruff format --check genhep tests benchmarks
+
+format: $(STAMP)  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix genhep tests benchmarks
+	$(BIN)/ruff format genhep tests benchmarks
+
+clean:  ## remove .venv and run outputs
+	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

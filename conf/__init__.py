@@ -1,0 +1,1 @@
+"""The Hydra config tree, importable as ``genhep.conf`` (see setup.py)."""

@@ -1,0 +1,115 @@
+"""The ``genhep`` command: ``train``, ``evaluate``, ``sample``, ``report``, ``data``.
+
+Hydra-driven subcommands take Hydra's own arguments after the subcommand name
+(``genhep train -m model.n_components=2,5``, ``genhep train --cfg job``). ``sys.argv``
+is left untouched, so Lightning's ``ddp`` launcher re-runs exactly this command for
+every rank.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import yaml
+from hydra._internal.utils import _run_hydra, get_args_parser
+from hydra.types import TaskFunction
+
+CONFIG_PATH = "pkg://genhep.conf"
+
+USAGE = """usage: genhep <command> [hydra overrides ...]
+
+commands:
+  train      train a model:            genhep train model=mdn data=gaussian_mixture
+             a sweep:                  genhep train -m model.n_components=2,5
+             resume a run in place:    genhep train ckpt_path=<run dir or .ckpt>
+  evaluate   evaluate a checkpoint or a sample file (issue: evaluation layer)
+  sample     write samples from a checkpoint (issue: evaluation layer)
+  report     collect results.json files into one table (issue: evaluation layer)
+  data       make or inspect a dataset (issues: jet and calorimeter data)
+
+'genhep train --help' lists the config groups and their options.
+"""
+
+
+def run_hydra(task: TaskFunction, config_name: str, args: Sequence[str]) -> None:
+    """Run a Hydra task function with ``args`` as its command line."""
+    from hydra import version
+
+    version.setbase("1.3")
+    parser = get_args_parser()
+    _run_hydra(
+        args=parser.parse_args(list(args)),
+        args_parser=parser,
+        task_function=task,
+        config_path=CONFIG_PATH,
+        config_name=config_name,
+    )
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def resume_overrides(args: Sequence[str]) -> list[str]:
+    """For ``ckpt_path=<run>`` (single run), reuse that run's overrides and directory.
+
+    The original run's ``.hydra/overrides.yaml`` comes first, the new arguments after it
+    (so they win), and ``hydra.run.dir`` points at the original run: the run resumes in
+    place. Checkpoints outside a Hydra run directory start a new run from the weights.
+    """
+    from genhep.checkpoints import resolve_checkpoint, run_dir_of
+
+    if any(a in ("-m", "--multirun") for a in args):
+        return list(args)
+    given = [a.split("=", 1)[1] for a in args if _key(a) == "ckpt_path" and "=" in a]
+    if not given or given[-1] in ("null", ""):
+        return list(args)
+    run_dir = run_dir_of(resolve_checkpoint(given[-1]))
+    if run_dir is None:
+        return list(args)
+    previous = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
+    new_keys = {_key(a) for a in args if "=" in a}
+    kept = [o for o in previous if _key(o) not in new_keys and _key(o) != "ckpt_path"]
+    return [*kept, f"hydra.run.dir={run_dir}", *args]
+
+
+def _train(args: Sequence[str]) -> None:
+    from genhep.train import main as train_main
+
+    run_hydra(train_main, "train", resume_overrides(args))
+
+
+def _not_yet(name: str, issue: str) -> Callable[[Sequence[str]], None]:
+    def command(args: Sequence[str]) -> None:
+        sys.stderr.write(f"genhep {name}: not available yet; it arrives with the {issue} issue.\n")
+        raise SystemExit(2)
+
+    return command
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {
+    "train": _train,
+    "evaluate": _not_yet("evaluate", "evaluation layer"),
+    "sample": _not_yet("sample", "evaluation layer"),
+    "report": _not_yet("report", "evaluation layer"),
+    "data": _not_yet("data", "jet and calorimeter data"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``genhep`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        sys.stderr.write(f"genhep: unknown command '{command}'\n\n{USAGE}")
+        raise SystemExit(2)
+    COMMANDS[command](rest)
+
+
+if __name__ == "__main__":
+    main()

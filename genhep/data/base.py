@@ -1,0 +1,281 @@
+"""The data-family contract: a LightningDataModule that yields dict batches.
+
+A family subclasses :class:`GenerativeDataModule` and provides
+
+- ``family``: its name, as models list it in ``supported_families``;
+- :meth:`spec`: event shape, condition size and whether batches carry a mask,
+  known from the configuration alone (before any data is read);
+- :meth:`load_arrays`: every event in physical units (validated against its schema);
+- :meth:`make_transform` / :meth:`make_cond_transform`: invertible preprocessing;
+- :meth:`evaluator`: the family's physics scores.
+
+The base class splits the events (fractions + seed), fits the transforms on the
+training split, serves batches ``{"x", "mask"?, "cond"?}`` in model space and hands
+the evaluation callback real samples in physical units.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from genhep.data.transforms import Identity, Transform
+from genhep.evaluation.base import Evaluator, Sample
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know about its data before seeing any of it.
+
+    Attributes:
+        family: the data family's name (``"jet_images"``, ``"gaussian_mixture"``, ...).
+        event_shape: shape of one event's ``x``, e.g. ``(1, 25, 25)`` or ``(30, 3)``.
+        cond_dim: size of the condition vector per event; 0 if unconditional.
+        has_mask: whether batches carry a ``mask`` of real particles.
+    """
+
+    family: str
+    event_shape: tuple[int, ...]
+    cond_dim: int = 0
+    has_mask: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain containers only, so checkpoints load with ``weights_only=True``."""
+        out = asdict(self)
+        out["event_shape"] = list(self.event_shape)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DataSpec:
+        return cls(**{**data, "event_shape": tuple(data["event_shape"])})
+
+
+def split_indices(
+    n: int, val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
+    """Disjoint train/val/test index arrays from a seeded permutation of ``range(n)``."""
+    for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"data.{name} must be in [0, 1), got {fraction}")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"data.val_fraction + data.test_fraction must leave events for training, "
+            f"got {val_fraction} + {test_fraction}"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    n_val, n_test = int(round(n * val_fraction)), int(round(n * test_fraction))
+    return {
+        "train": np.sort(order[n_val + n_test :]),
+        "val": np.sort(order[:n_val]),
+        "test": np.sort(order[n_val : n_val + n_test]),
+    }
+
+
+class DictDataset(Dataset):
+    """Tensors sharing a first axis, served as dict batches in one indexing operation."""
+
+    def __init__(self, tensors: Mapping[str, Tensor]) -> None:
+        lengths = {len(t) for t in tensors.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"tensors differ in length: { {k: len(t) for k, t in tensors.items()} }")
+        self.tensors = dict(tensors)
+        self.length = lengths.pop()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return {k: t[index] for k, t in self.tensors.items()}
+
+    def __getitems__(self, indices: list[int]) -> dict[str, Tensor]:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return {k: t[index] for k, t in self.tensors.items()}
+
+
+def collate_batch(batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The dataset already returns a stacked batch (see ``DictDataset.__getitems__``)."""
+    return batch
+
+
+class EpochSeededSampler(Sampler[int]):
+    """Random order that depends only on ``(seed, epoch)``.
+
+    A resumed run therefore sees exactly the batches an uninterrupted run would, and
+    nothing draws from the global random state. Lightning calls ``set_epoch``.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class GenerativeDataModule(pl.LightningDataModule):
+    """Base class of every data family (see the module docstring).
+
+    Args:
+        batch_size: training batch size.
+        val_fraction, test_fraction: shares of events held out; the rest trains.
+        split_seed: seed of the split permutation (and of the shuffling order).
+        num_workers: DataLoader worker processes.
+        eval_batch_size: batch size for validation/test; defaults to ``batch_size``.
+    """
+
+    family: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        batch_size: int = 256,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 42,
+        num_workers: int = 0,
+        eval_batch_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split_seed = split_seed
+        self.num_workers = num_workers
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.transform = self.make_transform()
+        self.cond_transform = self.make_cond_transform()
+        self.physical: dict[str, Sample] = {}
+        self.datasets: dict[str, DictDataset] = {}
+
+    # -- what a family provides -------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def spec(self) -> DataSpec:
+        """Event shape and condition size, from the configuration alone."""
+
+    @abstractmethod
+    def load_arrays(self) -> Sample:
+        """All events in physical units: ``x`` and, if the family has them, ``cond``, ``mask``."""
+
+    @abstractmethod
+    def evaluator(self) -> Evaluator:
+        """The family's evaluator."""
+
+    def make_transform(self) -> Transform:
+        """Preprocessing of ``x``; the identity unless a family overrides it."""
+        return Identity()
+
+    def make_cond_transform(self) -> Transform:
+        """Preprocessing of ``cond``; the identity unless a family overrides it."""
+        return Identity()
+
+    def split_indices(self, n: int) -> dict[str, np.ndarray]:
+        """Train/val/test indices; families with a canonical split override this."""
+        return split_indices(n, self.val_fraction, self.test_fraction, self.split_seed)
+
+    # -- Lightning hooks -----------------------------------------------------------------
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        arrays = self.load_arrays()
+        self._check_against_spec(arrays)
+        indices = self.split_indices(len(arrays["x"]))
+        self.physical = {
+            split: {key: value[idx] for key, value in arrays.items()} for split, idx in indices.items()
+        }
+        train = {k: torch.as_tensor(v) for k, v in self.physical["train"].items()}
+        if not self.transform.fitted:
+            self.transform.fit(train["x"], train.get("mask"))
+        if "cond" in train and not self.cond_transform.fitted:
+            self.cond_transform.fit(train["cond"])
+        self.datasets = {split: self._model_space(self.physical[split]) for split in SPLITS}
+
+    def _check_against_spec(self, arrays: Sample) -> None:
+        spec, name = self.spec, type(self).__name__
+        if tuple(arrays["x"].shape[1:]) != spec.event_shape:
+            raise ValueError(
+                f"{name}: events have shape {tuple(arrays['x'].shape[1:])}, "
+                f"but the configuration implies {spec.event_shape}"
+            )
+        cond_dim = arrays["cond"].shape[1] if "cond" in arrays else 0
+        if cond_dim != spec.cond_dim:
+            raise ValueError(f"{name}: condition has {cond_dim} columns, expected {spec.cond_dim}")
+
+    def _model_space(self, sample: Sample) -> DictDataset:
+        tensors = {"x": self.transform.forward(torch.as_tensor(sample["x"])).float()}
+        if "cond" in sample:
+            tensors["cond"] = self.cond_transform.forward(torch.as_tensor(sample["cond"])).float()
+        if "mask" in sample:
+            tensors["mask"] = torch.as_tensor(sample["mask"]).bool()
+        return DictDataset(tensors)
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        if not self.datasets:
+            self.setup()
+        dataset = self.datasets[split]
+        sampler = EpochSeededSampler(len(dataset), self.split_seed) if shuffle else None
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            collate_fn=collate_batch,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.split_seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Fitted transform parameters, stored in every checkpoint."""
+        return {"transform": self.transform.state_dict(), "cond_transform": self.cond_transform.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.transform.load_state_dict(state["transform"])
+        self.cond_transform.load_state_dict(state["cond_transform"])
+
+    # -- what the evaluation callback uses ---------------------------------------------
+
+    def evaluation_samples(self, stage: str, n: int) -> tuple[Sample, Sample]:
+        """Two disjoint real samples in physical units, at most ``n`` events each.
+
+        ``real`` comes from the split being evaluated (``"val"`` or ``"test"``);
+        ``reference`` from the training split, for the real-vs-real baseline.
+        """
+        if not self.physical:
+            self.setup()
+        real = {k: v[:n] for k, v in self.physical[stage].items()}
+        reference = {k: v[:n] for k, v in self.physical["train"].items()}
+        return real, reference
+
+    def to_model_space(self, sample: Sample) -> dict[str, Tensor]:
+        """Transform ``cond`` (and keep ``mask``) of a physical sample for ``model.sample``."""
+        return self._model_space(sample).tensors
+
+    def to_physical(self, x: Tensor) -> np.ndarray:
+        """Inverse-transform model-space events to physical units (numpy, float64)."""
+        return self.transform.inverse(x.detach().cpu().double()).numpy()

@@ -1,0 +1,141 @@
+"""Invertible preprocessing between physical units and the space a model trains in.
+
+A transform is fitted once on the training split, then maps tensors both ways:
+``forward`` (physical -> model space) and ``inverse`` (model space -> physical).
+Its fitted parameters travel in the checkpoint through :meth:`Transform.state_dict`
+as plain tensors, so a restored run inverts samples exactly as the original did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+class Transform:
+    """Base class: the identity. Subclasses override ``fit``, ``forward``, ``inverse``.
+
+    Attributes named in ``state_keys`` are the fitted parameters (tensors).
+    """
+
+    state_keys: tuple[str, ...] = ()
+
+    def fit(self, x: Tensor, mask: Tensor | None = None) -> Transform:
+        """Fit parameters on physical-unit data ``x`` of shape ``(N, *event_shape)``.
+
+        ``mask`` (``(N, n)`` bool, for particle clouds) marks the real entries.
+        """
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Physical units -> model space."""
+        return x
+
+    def inverse(self, x: Tensor) -> Tensor:
+        """Model space -> physical units."""
+        return x
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.forward(x)
+
+    @property
+    def fitted(self) -> bool:
+        return all(getattr(self, key, None) is not None for key in self.state_keys)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {key: getattr(self, key) for key in self.state_keys}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        missing = set(self.state_keys) - set(state)
+        if missing:
+            raise KeyError(f"{type(self).__name__} state lacks {sorted(missing)}")
+        for key in self.state_keys:
+            setattr(self, key, state[key])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+Identity = Transform
+
+
+class Standardize(Transform):
+    """Per-feature ``(x - mean) / std`` over the last axis; masked entries stay zero.
+
+    Statistics are taken over every leading axis (events, and particles where a mask
+    says which are real). A constant feature gets ``std = 1``.
+    """
+
+    state_keys = ("mean", "std")
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        self.eps = eps
+        self.mean: Tensor | None = None
+        self.std: Tensor | None = None
+
+    def fit(self, x: Tensor, mask: Tensor | None = None) -> Standardize:
+        values = x.reshape(-1, x.shape[-1]) if mask is None else x[mask.bool()]
+        values = values.double()
+        self.mean = values.mean(dim=0)
+        std = values.std(dim=0)
+        self.std = torch.where(std > self.eps, std, torch.ones_like(std))
+        return self
+
+    def _params(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.mean is None or self.std is None:
+            raise RuntimeError("Standardize used before fit() or load_state_dict()")
+        return self.mean.to(x.device, x.dtype), self.std.to(x.device, x.dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean, std = self._params(x)
+        return (x - mean) / std
+
+    def inverse(self, x: Tensor) -> Tensor:
+        mean, std = self._params(x)
+        return x * std + mean
+
+
+class Compose(Transform):
+    """Apply transforms in order; ``inverse`` undoes them in reverse order."""
+
+    def __init__(self, transforms: Sequence[Transform]) -> None:
+        self.transforms = list(transforms)
+
+    def fit(self, x: Tensor, mask: Tensor | None = None) -> Compose:
+        for transform in self.transforms:
+            transform.fit(x, mask)
+            x = transform.forward(x)
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        return all(t.fitted for t in self.transforms)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for transform in self.transforms:
+            x = transform.forward(x)
+        return x
+
+    def inverse(self, x: Tensor) -> Tensor:
+        for transform in reversed(self.transforms):
+            x = transform.inverse(x)
+        return x
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {
+            f"{i}.{key}": value
+            for i, transform in enumerate(self.transforms)
+            for key, value in transform.state_dict().items()
+        }
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        for i, transform in enumerate(self.transforms):
+            prefix = f"{i}."
+            transform.load_state_dict(
+                {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            )
+
+    def __repr__(self) -> str:
+        return f"Compose({', '.join(map(repr, self.transforms))})"

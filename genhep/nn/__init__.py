@@ -1,0 +1,5 @@
+"""Reusable network layers shared by the models."""
+
+from genhep.nn.mlp import mlp
+
+__all__ = ["mlp"]

@@ -1,0 +1,1 @@
+"""Small helpers shared by the task functions, callbacks and commands."""

@@ -1,0 +1,19 @@
+"""Human-readable names of the hardware a measurement ran on."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def describe_device(device: torch.device | str) -> str:
+    """Name a device as results files state it, e.g. ``"cpu (2 cores)"`` or ``"cuda: NVIDIA H100"``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda: {torch.cuda.get_device_name(index)}"
+    if device.type == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return f"cpu ({cores} cores, {torch.get_num_threads()} threads)"
+    return str(device)

@@ -1,0 +1,90 @@
+"""Logger helpers: figures to every logger, and a wandb logger that works offline."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
+
+from genhep.utils.run_info import run_summary
+
+log = logging.getLogger(__name__)
+
+
+def wandb_has_credentials() -> bool:
+    """True when an API key is set or stored in ``~/.netrc`` for the wandb host."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+
+
+def wandb_logger(
+    project: str = "genhep",
+    save_dir: str = ".",
+    offline: bool | None = None,
+    name: str | None = None,
+    group: str | None = None,
+    tags: Sequence[str] = (),
+    **kwargs: Any,
+) -> WandbLogger:
+    """A :class:`WandbLogger` named after the run's overrides and grouped by sweep.
+
+    Args:
+        offline: ``None`` = offline unless credentials are found (``WANDB_MODE``
+            set by the user always wins). Offline runs sync later with ``wandb sync``.
+        name: run name; defaults to the composed overrides, e.g. ``model=mdn,seed=3``.
+        group: run group; defaults to the multirun's sweep folder, so the runs of one
+            sweep sit side by side on the dashboard.
+    """
+    if offline is None:
+        offline = os.environ.get("WANDB_MODE", "") in ("offline", "disabled") or (
+            "WANDB_MODE" not in os.environ and not wandb_has_credentials()
+        )
+    summary = run_summary()
+    if name is None:
+        name = ",".join(summary.get("overrides", [])) or None
+    if group is None:
+        group = _sweep_group()
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    return WandbLogger(
+        project=project, save_dir=save_dir, offline=offline, name=name, group=group, tags=list(tags), **kwargs
+    )
+
+
+def _sweep_group() -> str | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().sweep.dir).name
+
+
+def log_figures(loggers: Sequence[Logger], figures: dict[str, Figure], step: int) -> None:
+    """Send figures to the loggers that take images (wandb, TensorBoard)."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            import wandb
+
+            logger.experiment.log({key: wandb.Image(fig) for key, fig in figures.items()}, step=step)
+        elif isinstance(logger, TensorBoardLogger):
+            for key, fig in figures.items():
+                logger.experiment.add_figure(key, fig, global_step=step, close=False)
+
+
+def finish_wandb(failed: bool) -> None:
+    """Close an open wandb run, with exit code 1 when the job failed."""
+    if "wandb" not in sys.modules:
+        return
+    import wandb
+
+    if wandb.run is not None:
+        log.info("closing wandb run %s (%s)", wandb.run.name, "failed" if failed else "finished")
+        wandb.finish(exit_code=1 if failed else 0)
