@@ -5,7 +5,7 @@ from __future__ import annotations
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import get_class
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from genhep.models.base import check_compatible
 
@@ -21,13 +21,34 @@ def check_model_data(cfg: DictConfig) -> None:
     check_compatible(model_class, data_class.family)
 
 
+def _n_devices(devices: object) -> int | None:
+    """Devices a Trainer ``devices`` value asks for; None where only the machine can tell."""
+    if isinstance(devices, int):
+        return devices if devices >= 0 else None
+    if isinstance(devices, str):
+        parts = [p for p in devices.split(",") if p.strip()]
+        if len(parts) > 1:
+            return len(parts)
+        return int(devices) if devices.strip().isdigit() else None
+    if isinstance(devices, ListConfig | list | tuple):
+        return len(devices)
+    return None
+
+
 def _strategy_name(trainer_cfg: DictConfig) -> str:
     strategy = trainer_cfg.get("strategy", "auto")
     if isinstance(strategy, DictConfig):
         target = str(strategy.get("_target_", "")).lower()
-        return "ddp_spawn" if "spawn" in str(strategy.get("start_method", "")) else (
-            "ddp" if "ddp" in target else target
+        return (
+            "ddp_spawn"
+            if "spawn" in str(strategy.get("start_method", ""))
+            else ("ddp" if "ddp" in target else target)
         )
+    if str(strategy) == "auto":
+        # Lightning picks ddp (a re-launch of sys.argv per rank) for several devices or nodes
+        n_devices = _n_devices(trainer_cfg.get("devices", "auto"))
+        if (n_devices or 1) > 1 or int(trainer_cfg.get("num_nodes", 1) or 1) > 1:
+            return "ddp (what strategy=auto picks for several devices)"
     return str(strategy)
 
 
@@ -45,7 +66,9 @@ def check_multirun_strategy(cfg: DictConfig) -> None:
     if not strategy.startswith("ddp") or "spawn" in strategy or "fork" in strategy:
         return
     launcher = HydraConfig.get().launcher
-    if "submitit" in str(launcher.get("_target_", "")).lower() and "Slurm" in str(launcher.get("_target_", "")):
+    if "submitit" in str(launcher.get("_target_", "")).lower() and "Slurm" in str(
+        launcher.get("_target_", "")
+    ):
         tasks = launcher.get("tasks_per_node")
         devices = cfg.trainer.get("devices")
         if tasks == devices:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import yaml
 from hydra._internal.utils import _run_hydra, get_args_parser

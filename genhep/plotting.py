@@ -54,7 +54,12 @@ def scatter_comparison(
 ) -> Figure:
     """Side-by-side 2-D scatter plots of ``(N, 2)`` samples with shared axes."""
     fig, axes = plt.subplots(
-        1, len(samples), figsize=(3.6 * len(samples), 3.4), sharex=True, sharey=True, layout="constrained"
+        1,
+        len(samples),
+        figsize=(3.6 * len(samples), 3.4),
+        sharex=True,
+        sharey=True,
+        layout="constrained",
     )
     for ax, (label, values) in zip(np.atleast_1d(axes), samples.items(), strict=True):
         points = np.asarray(values)[:max_points]

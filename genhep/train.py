@@ -25,14 +25,20 @@ log = logging.getLogger(__name__)
 
 # Lightning advice that does not apply to in-memory tensor datasets.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=".*number of training batches.*smaller than the logging interval.*")
+warnings.filterwarnings(
+    "ignore", message=".*number of training batches.*smaller than the logging interval.*"
+)
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a ``{name: {_target_: ...}}`` group (callbacks, loggers)."""
     if not group:
         return []
-    return [instantiate(entry) for entry in group.values() if isinstance(entry, DictConfig) and "_target_" in entry]
+    return [
+        instantiate(entry)
+        for entry in group.values()
+        if isinstance(entry, DictConfig) and "_target_" in entry
+    ]
 
 
 def build(cfg: DictConfig) -> tuple[GenerativeDataModule, GenerativeModel]:
@@ -79,7 +85,9 @@ def objective(metrics: dict[str, float], name: str | None) -> float | None:
     if not name:
         return None
     if name not in metrics:
-        raise KeyError(f"optimized_metric '{name}' was not logged; logged metrics: {sorted(metrics)}")
+        raise KeyError(
+            f"optimized_metric '{name}' was not logged; logged metrics: {sorted(metrics)}"
+        )
     value = metrics[name]
     return value if math.isfinite(value) else math.inf
 

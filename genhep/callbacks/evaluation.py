@@ -50,7 +50,9 @@ class EvaluationCallback(pl.Callback):
     ) -> None:
         super().__init__()
         if every_n_epochs < 1:
-            raise ValueError(f"callbacks.evaluation.every_n_epochs must be >= 1, got {every_n_epochs}")
+            raise ValueError(
+                f"callbacks.evaluation.every_n_epochs must be >= 1, got {every_n_epochs}"
+            )
         self.output_dir = Path(output_dir)
         self.n_samples, self.batch_size, self.every_n_epochs = n_samples, batch_size, every_n_epochs
         self.on_validation, self.on_test, self.make_figures = on_validation, on_test, figures
@@ -67,12 +69,16 @@ class EvaluationCallback(pl.Callback):
         if self.on_test:
             self.evaluate(trainer, pl_module, "test")
 
-    def evaluate(self, trainer: pl.Trainer, model: pl.LightningModule, split: str) -> dict[str, Any] | None:
+    def evaluate(
+        self, trainer: pl.Trainer, model: pl.LightningModule, split: str
+    ) -> dict[str, Any] | None:
         """Run one evaluation on ``split`` and return the results dict (rank 0; else None)."""
         if not trainer.is_global_zero:
             return None
         datamodule = trainer.datamodule
-        if not isinstance(datamodule, GenerativeDataModule) or not isinstance(model, GenerativeModel):
+        if not isinstance(datamodule, GenerativeDataModule) or not isinstance(
+            model, GenerativeModel
+        ):
             raise TypeError("EvaluationCallback needs a GenerativeDataModule and a GenerativeModel")
         began = time.perf_counter()
         real, reference = datamodule.evaluation_samples(split, self.n_samples)

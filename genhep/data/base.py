@@ -87,7 +87,9 @@ class DictDataset(Dataset):
     def __init__(self, tensors: Mapping[str, Tensor]) -> None:
         lengths = {len(t) for t in tensors.values()}
         if len(lengths) != 1:
-            raise ValueError(f"tensors differ in length: { {k: len(t) for k, t in tensors.items()} }")
+            raise ValueError(
+                f"tensors differ in length: { {k: len(t) for k, t in tensors.items()} }"
+            )
         self.tensors = dict(tensors)
         self.length = lengths.pop()
 
@@ -198,7 +200,8 @@ class GenerativeDataModule(pl.LightningDataModule):
         self._check_against_spec(arrays)
         indices = self.split_indices(len(arrays["x"]))
         self.physical = {
-            split: {key: value[idx] for key, value in arrays.items()} for split, idx in indices.items()
+            split: {key: value[idx] for key, value in arrays.items()}
+            for split, idx in indices.items()
         }
         train = {k: torch.as_tensor(v) for k, v in self.physical["train"].items()}
         if not self.transform.fitted:
@@ -252,7 +255,10 @@ class GenerativeDataModule(pl.LightningDataModule):
 
     def state_dict(self) -> dict[str, Any]:
         """Fitted transform parameters, stored in every checkpoint."""
-        return {"transform": self.transform.state_dict(), "cond_transform": self.cond_transform.state_dict()}
+        return {
+            "transform": self.transform.state_dict(),
+            "cond_transform": self.cond_transform.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.transform.load_state_dict(state["transform"])

@@ -18,7 +18,12 @@ import numpy as np
 
 Dim = int | str | None
 
-_DTYPE_KINDS = {"f": "floating point", "i": "signed integer", "u": "unsigned integer", "b": "boolean"}
+_DTYPE_KINDS = {
+    "f": "floating point",
+    "i": "signed integer",
+    "u": "unsigned integer",
+    "b": "boolean",
+}
 
 
 class SchemaError(ValueError):
@@ -92,7 +97,10 @@ def _check_values(array: np.ndarray, spec: ArraySpec, source: str) -> None:
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise _fail(
-                source, spec.key, f"holds {int(bad.sum())} NaN/inf values (first at index {first})", spec
+                source,
+                spec.key,
+                f"holds {int(bad.sum())} NaN/inf values (first at index {first})",
+                spec,
             )
     if spec.min_value is not None:
         low = array.min()
@@ -103,7 +111,7 @@ def _check_values(array: np.ndarray, spec: ArraySpec, source: str) -> None:
             raise _fail(
                 source,
                 spec.key,
-                f"holds the value {low!r} at index {first}; all values must be {relation} {spec.min_value}",
+                f"holds the value {low.item()!r} at index {first}; all values must be {relation} {spec.min_value}",
                 spec,
             )
 

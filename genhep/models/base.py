@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 
 from genhep.data.base import DataSpec
@@ -45,6 +46,17 @@ def check_compatible(model_class: type, family: str) -> None:
         )
 
 
+def plain_containers(value: Any) -> Any:
+    """``value`` with every OmegaConf container and mapping turned into dicts and lists."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, Mapping):
+        return {k: plain_containers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_containers(v) for v in value]
+    return value
+
+
 def _rng_state() -> dict[str, Any]:
     """Global random states as tensors and plain containers (``weights_only``-safe)."""
     np_state = np.random.get_state()
@@ -60,7 +72,9 @@ def _rng_state() -> dict[str, Any]:
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", state["numpy"]["keys"].numpy().astype(np.uint32), state["numpy"]["pos"]))
+    np.random.set_state(
+        ("MT19937", state["numpy"]["keys"].numpy().astype(np.uint32), state["numpy"]["pos"])
+    )
     internal, version, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
@@ -110,11 +124,16 @@ class GenerativeModel(pl.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)},
+        }
 
     # -- checkpoints -------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "hyper_parameters" in checkpoint:
+            checkpoint["hyper_parameters"] = plain_containers(checkpoint["hyper_parameters"])
         checkpoint["genhep_rng_state"] = _rng_state()
         if self.run_config is not None:
             checkpoint["genhep_config"] = self.run_config

@@ -57,7 +57,9 @@ class MixtureDensityNetwork(GenerativeModel):
         self.register_buffer("tril_rows", tril[0], persistent=False)
         self.register_buffer("tril_cols", tril[1], persistent=False)
         n_tril = tril.shape[1]
-        self.net = mlp(max(self.cond_dim, 1), n_components * (1 + self.dim + n_tril), list(hidden), activation)
+        self.net = mlp(
+            max(self.cond_dim, 1), n_components * (1 + self.dim + n_tril), list(hidden), activation
+        )
 
     def _context(self, cond: Tensor | None, n: int) -> Tensor:
         if self.cond_dim == 0:
@@ -95,7 +97,9 @@ class MixtureDensityNetwork(GenerativeModel):
         return loss
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        self.log("val/loss", self._nll(batch), prog_bar=True, sync_dist=True, batch_size=len(batch["x"]))
+        self.log(
+            "val/loss", self._nll(batch), prog_bar=True, sync_dist=True, batch_size=len(batch["x"])
+        )
 
     def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         self.log("test/loss", self._nll(batch), sync_dist=True, batch_size=len(batch["x"]))

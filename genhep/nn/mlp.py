@@ -15,7 +15,9 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
-def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], activation: str = "silu") -> nn.Sequential:
+def mlp(
+    in_dim: int, out_dim: int, hidden: Sequence[int], activation: str = "silu"
+) -> nn.Sequential:
     """Linear layers ``in_dim -> hidden... -> out_dim`` with ``activation`` between them."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation '{activation}', choose from {sorted(ACTIVATIONS)}")

@@ -10,11 +10,52 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
-from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
+from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 from genhep.utils.run_info import run_summary
 
 log = logging.getLogger(__name__)
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, but an existing ``metrics.csv`` is continued, not deleted.
+
+    The header is merged with the one on disk at every save, so writers in several
+    processes (a resumed run, ``ddp_spawn`` workers and their parent) share one file.
+    """
+
+    def _check_log_dir_exists(self) -> None:
+        """Keep an existing ``metrics.csv`` (Lightning deletes it here)."""
+
+    def _header_on_disk(self) -> list[str]:
+        if not self._fs.isfile(self.metrics_file_path):
+            return []
+        with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+            header = handle.readline().strip()
+        return header.split(",") if header else []
+
+    def _record_new_keys(self) -> set[str]:
+        on_disk = self._header_on_disk()
+        self.metrics_keys = sorted(set(on_disk) | set(self.metrics_keys).union(*self.metrics))
+        return set(self.metrics_keys) - set(on_disk) if on_disk else set()
+
+
+class ResumableCSVLogger(CSVLogger):
+    """CSV logger whose ``metrics.csv`` survives a resumed run (rows are appended).
+
+    Lightning's own CSV logger deletes an existing ``metrics.csv``; a run resumed in
+    place with ``genhep train ckpt_path=<run>`` would lose its history.
+    """
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
 
 
 def wandb_has_credentials() -> bool:
@@ -54,7 +95,13 @@ def wandb_logger(
         group = _sweep_group()
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     return WandbLogger(
-        project=project, save_dir=save_dir, offline=offline, name=name, group=group, tags=list(tags), **kwargs
+        project=project,
+        save_dir=save_dir,
+        offline=offline,
+        name=name,
+        group=group,
+        tags=list(tags),
+        **kwargs,
     )
 
 
@@ -73,7 +120,9 @@ def log_figures(loggers: Sequence[Logger], figures: dict[str, Figure], step: int
         if isinstance(logger, WandbLogger):
             import wandb
 
-            logger.experiment.log({key: wandb.Image(fig) for key, fig in figures.items()}, step=step)
+            logger.experiment.log(
+                {key: wandb.Image(fig) for key, fig in figures.items()}, step=step
+            )
         elif isinstance(logger, TensorBoardLogger):
             for key, fig in figures.items():
                 logger.experiment.add_figure(key, fig, global_step=step, close=False)

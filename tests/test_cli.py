@@ -1,0 +1,106 @@
+"""The ``genhep`` command as a person runs it: sweeps, resume, errors."""
+
+import csv
+import json
+
+import pytest
+
+from conftest import run_cli
+
+TINY = [
+    "data.n_events=2000",
+    "callbacks.evaluation.n_samples=300",
+    "callbacks.evaluation.progress=false",
+    "~callbacks.progress_bar",
+]
+
+
+def results(run_dir):
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def test_help_lists_commands():
+    from genhep.cli import USAGE, main
+
+    main(["--help"])
+    for command in ("train", "evaluate", "sample", "report", "data"):
+        assert f"  {command} " in USAGE
+
+
+def test_unknown_command_and_unknown_model(tmp_path, capsys):
+    from genhep.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["fly"])
+    assert info.value.code == 2
+    assert "unknown command 'fly'" in capsys.readouterr().err
+    proc = run_cli(["train", "model=nosuchmodel"], tmp_path)
+    assert proc.returncode != 0
+    assert "Could not find 'model/nosuchmodel'" in proc.stderr
+    assert "mdn" in proc.stderr  # Hydra lists the available options
+
+
+def test_multirun_gives_one_directory_per_job(tmp_path):
+    proc = run_cli(
+        [
+            "train",
+            "-m",
+            "model.n_components=2,5",
+            "trainer.max_epochs=1",
+            *TINY,
+            "hydra.sweep.dir=sweep",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    assert [results(p)["overrides"][0] for p in jobs] == [
+        "model.n_components=2",
+        "model.n_components=5",
+    ]
+
+
+def test_multirun_with_ddp_is_refused_with_the_alternatives(tmp_path):
+    proc = run_cli(
+        [
+            "train",
+            "-m",
+            "seed=1,2",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            *TINY,
+            "hydra.sweep.dir=sweep",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode != 0
+    assert "trainer=ddp_spawn" in proc.stderr and "launcher=slurm" in proc.stderr
+    assert not list((tmp_path / "sweep").rglob("*.ckpt"))
+
+
+def epochs_logged(run_dir):
+    with open(run_dir / "csv" / "metrics.csv") as handle:
+        return sorted({int(row["epoch"]) for row in csv.DictReader(handle) if row.get("val/loss")})
+
+
+def test_resume_in_place_continues_and_matches_an_uninterrupted_run(tmp_path):
+    straight = run_cli(
+        ["train", "seed=3", "trainer.max_epochs=4", *TINY, "hydra.run.dir=straight"], tmp_path
+    )
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    first = run_cli(
+        ["train", "seed=3", "trainer.max_epochs=2", *TINY, "hydra.run.dir=resumed"], tmp_path
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    # only the checkpoint and the new epoch count are given: the rest comes from the run
+    again = run_cli(
+        ["train", f"ckpt_path={tmp_path / 'resumed'}", "trainer.max_epochs=4"], tmp_path
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (tmp_path / "outputs").exists()  # no new run directory
+    resumed, uninterrupted = results(tmp_path / "resumed"), results(tmp_path / "straight")
+    assert resumed["epoch"] == 4 and resumed["global_step"] == uninterrupted["global_step"]
+    assert resumed["metrics"] == uninterrupted["metrics"]
+    assert epochs_logged(tmp_path / "resumed") == [0, 1, 2, 3]

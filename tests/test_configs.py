@@ -1,0 +1,96 @@
+"""Every config option composes, and everything it names instantiates on this machine."""
+
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from hydra.utils import get_class, instantiate
+
+from genhep.data.base import GenerativeDataModule
+from genhep.models.base import GenerativeModel
+from genhep.train import build, instantiate_group
+
+from conftest import REPO_ROOT, compose_train
+
+CONF = REPO_ROOT / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_every_group_has_options():
+    for group in (
+        "model",
+        "data",
+        "trainer",
+        "logger",
+        "callbacks",
+        "paths",
+        "experiment",
+        "debug",
+    ):
+        assert options(group), group
+
+
+@pytest.mark.parametrize("data", options("data"))
+@pytest.mark.parametrize("model", options("model"))
+def test_model_and_data_build_when_compatible(tmp_path, model, data):
+    cfg = compose_train(tmp_path, [f"model={model}", f"data={data}"])
+    family = get_class(cfg.data._target_).family
+    if family not in get_class(cfg.model._target_).supported_families:
+        pytest.skip(f"{model} does not support {family}")
+    datamodule, net = build(cfg)
+    assert isinstance(datamodule, GenerativeDataModule) and isinstance(net, GenerativeModel)
+    assert net.data_spec == datamodule.spec
+    optimizer = net.configure_optimizers()
+    assert isinstance(
+        optimizer if isinstance(optimizer, torch.optim.Optimizer) else optimizer["optimizer"],
+        torch.optim.Optimizer,
+    )
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_trainers_instantiate(tmp_path, trainer):
+    # GPU configs are checked for composition, then built on the CPU of this machine
+    overrides = [f"trainer={trainer}"]
+    if trainer in ("gpu", "ddp") and not torch.cuda.is_available():
+        overrides += ["trainer.accelerator=cpu", "trainer.devices=1", "trainer.strategy=auto"]
+    cfg = compose_train(tmp_path, overrides)
+    assert isinstance(instantiate(cfg.trainer), pl.Trainer)
+
+
+@pytest.mark.parametrize("logger", options("logger"))
+def test_loggers_instantiate(tmp_path, logger, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = compose_train(tmp_path, [f"logger={logger}"])
+    loggers = instantiate_group(cfg.logger)
+    assert loggers and all(isinstance(lg, pl.loggers.Logger) for lg in loggers)
+
+
+@pytest.mark.parametrize("callbacks", options("callbacks"))
+def test_callbacks_instantiate(tmp_path, callbacks):
+    cfg = compose_train(tmp_path, [f"callbacks={callbacks}"], tiny=False)
+    assert all(isinstance(cb, pl.Callback) for cb in instantiate_group(cfg.get("callbacks")))
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiments_compose_and_build(tmp_path, experiment):
+    cfg = compose_train(tmp_path, [f"experiment={experiment}"], tiny=False)
+    build(cfg)
+    instantiate(cfg.trainer)
+    instantiate_group(cfg.callbacks)
+
+
+@pytest.mark.parametrize("debug", options("debug"))
+def test_debug_configs_run(tmp_path, debug):
+    from genhep.train import train
+
+    metrics = train(compose_train(tmp_path, [f"debug={debug}", "data.n_events=2000"], tiny=False))
+    assert metrics["test/loss"] > 0
+
+
+def test_paths_default_to_the_working_directory(tmp_path):
+    cfg = compose_train(tmp_path)
+    assert Path(cfg.paths.data_dir) == tmp_path / "data"
