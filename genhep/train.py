@@ -24,9 +24,9 @@ from genhep.utils.task import task_wrapper
 log = logging.getLogger(__name__)
 
 # Lightning advice that does not apply to in-memory tensor datasets.
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-warnings.filterwarnings(
-    "ignore", message=".*number of training batches.*smaller than the logging interval.*"
+QUIET = (
+    ".*does not have many workers.*",
+    ".*number of training batches.*smaller than the logging interval.*",
 )
 
 
@@ -54,6 +54,8 @@ def build(cfg: DictConfig) -> tuple[GenerativeDataModule, GenerativeModel]:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train (and test) one model; return the final logged metrics as floats."""
     check_multirun_strategy(cfg)
+    for message in QUIET:
+        warnings.filterwarnings("ignore", message=message)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
@@ -67,11 +69,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if ckpt_path:
             log.info("resuming from %s", ckpt_path)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    # Lightning keeps only test/* in callback_metrics after testing: keep the fit's too
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test", True):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         test_ckpt = best if cfg.get("test_ckpt") == "best" and best else None
         trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     for callback in callbacks:
         if isinstance(callback, EvaluationCallback) and callback.last_results:
             split = callback.last_results["split"]

@@ -41,24 +41,22 @@ def test_unknown_command_and_unknown_model(tmp_path, capsys):
 
 
 def test_multirun_gives_one_directory_per_job(tmp_path):
+    # default sweep directory, under the working directory when GENHEP_ROOT is unset:
+    # outputs/train/multiruns/<date_time>/<job number>
     proc = run_cli(
-        [
-            "train",
-            "-m",
-            "model.n_components=2,5",
-            "trainer.max_epochs=1",
-            *TINY,
-            "hydra.sweep.dir=sweep",
-        ],
+        ["train", "-m", "model.n_components=2,5", "trainer.max_epochs=1", *TINY],
         tmp_path,
+        extra_env={"GENHEP_ROOT": None},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir() and p.name.isdigit())
+    [sweep] = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [p.name for p in jobs] == ["0", "1"]
     assert [results(p)["overrides"][0] for p in jobs] == [
         "model.n_components=2",
         "model.n_components=5",
     ]
+    assert all(results(p)["epochs_trained"] == 1 for p in jobs)
 
 
 def test_multirun_with_ddp_is_refused_with_the_alternatives(tmp_path):
@@ -101,6 +99,6 @@ def test_resume_in_place_continues_and_matches_an_uninterrupted_run(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert not (tmp_path / "outputs").exists()  # no new run directory
     resumed, uninterrupted = results(tmp_path / "resumed"), results(tmp_path / "straight")
-    assert resumed["epoch"] == 4 and resumed["global_step"] == uninterrupted["global_step"]
+    assert resumed["epochs_trained"] == 4 and resumed["global_step"] == uninterrupted["global_step"]
     assert resumed["metrics"] == uninterrupted["metrics"]
     assert epochs_logged(tmp_path / "resumed") == [0, 1, 2, 3]

@@ -25,7 +25,7 @@ def test_train_writes_results_checkpoint_and_figures(tmp_path):
     run = tmp_path / "run"
     results = read_results(run)
     assert results["model"] == "mdn" and results["data"] == "gaussian_mixture"
-    assert results["split"] == "test" and results["epoch"] == 2
+    assert results["split"] == "test" and results["epochs_trained"] == 2
     assert results["n_samples"] == 450  # test split of 3000 events
     assert results["sampling"]["samples_per_s"] > 0
     assert results["device"].startswith("cpu")

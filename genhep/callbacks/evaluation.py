@@ -21,8 +21,6 @@ from genhep.utils.run_info import run_summary
 
 log = logging.getLogger(__name__)
 
-STAGES = {"validate": "val", "test": "test"}
-
 
 class EvaluationCallback(pl.Callback):
     """Evaluate a model with its data family's evaluator.
@@ -134,8 +132,10 @@ class EvaluationCallback(pl.Callback):
             "data": summary.get("data") or trainer.datamodule.family,
             "experiment": summary.get("experiment"),
             "overrides": summary.get("overrides", []),
+            "seed": (model.run_config or {}).get("seed"),
             "split": split,
-            "epoch": trainer.current_epoch,
+            # epochs completed: inside fit the current epoch is not yet counted
+            "epochs_trained": trainer.current_epoch + int(split == "val"),
             "global_step": trainer.global_step,
             "n_samples": n_samples,
             "device": speed.device,
