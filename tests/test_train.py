@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -42,6 +43,9 @@ def test_train_writes_results_checkpoint_and_figures(tmp_path):
     ]
     assert (run / "csv" / "metrics.csv").read_text().count("val/w1_mean") == 1
     assert not list(run.rglob("*.tmp"))
+    observables = np.load(run / "observables" / "test.npz")
+    assert sorted(observables.files) == ["generated/x0", "generated/x1", "real/x0", "real/x1"]
+    assert observables["real/x0"].shape == observables["generated/x0"].shape == (450,)
 
 
 def test_checkpoint_loads_with_weights_only_and_holds_plain_config(tmp_path):

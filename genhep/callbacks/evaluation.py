@@ -15,7 +15,7 @@ from genhep.data.base import GenerativeDataModule
 from genhep.evaluation.base import Metric
 from genhep.models.base import GenerativeModel
 from genhep.sampling import SamplingSpeed, sample_like
-from genhep.utils.io import atomic_write_json
+from genhep.utils.io import atomic_write_json, atomic_write_npz
 from genhep.utils.loggers import log_figures
 from genhep.utils.run_info import run_summary
 
@@ -91,6 +91,7 @@ class EvaluationCallback(pl.Callback):
         scalars[f"{split}/samples_per_s"] = speed.samples_per_s
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=step)
+        self._save_observables(evaluator.observables(generated), evaluator.observables(real), split)
         figure_dir = None
         if self.make_figures:
             figure_dir = self._figures(trainer, evaluator.figures(generated, real), split, step)
@@ -105,6 +106,14 @@ class EvaluationCallback(pl.Callback):
             "; ".join(f"{k} {m}" for k, m in metrics.items()),
         )
         return results
+
+    def _save_observables(self, generated: dict, real: dict, split: str) -> None:
+        """``observables/<split>.npz``: ``generated/<name>`` and ``real/<name>`` arrays."""
+        if not generated:
+            return
+        arrays = {f"generated/{k}": v for k, v in generated.items()}
+        arrays.update({f"real/{k}": v for k, v in real.items()})
+        atomic_write_npz(self.output_dir / "observables" / f"{split}.npz", arrays)
 
     def _figures(self, trainer: pl.Trainer, figures: dict, split: str, step: int) -> Path:
         folder = self.output_dir / "figures" / split

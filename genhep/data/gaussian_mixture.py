@@ -142,12 +142,17 @@ class GaussianMixtureEvaluator(Evaluator):
         )
         return metrics
 
+    def observables(self, sample: Sample) -> dict[str, np.ndarray]:
+        return {f"x{i}": sample["x"][:, i] for i in range(self.truth.dim)}
+
     def figures(self, generated: Sample, real: Sample) -> dict[str, Figure]:
+        real_obs, generated_obs = self.observables(real), self.observables(generated)
         figures = {
-            f"x{i}": histogram_overlay(
-                {"real": real["x"][:, i], "generated": generated["x"][:, i]}, f"$x_{i}$"
+            name: histogram_overlay(
+                {"real": real_obs[name], "generated": generated_obs[name]},
+                f"${name[0]}_{name[1:]}$",
             )
-            for i in range(self.truth.dim)
+            for name in real_obs
         }
         if self.truth.dim >= 2:
             figures["x0_x1"] = scatter_comparison(

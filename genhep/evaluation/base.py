@@ -48,6 +48,14 @@ class Evaluator(ABC):
     def evaluate(self, generated: Sample, real: Sample, reference: Sample) -> dict[str, Metric]:
         """Score ``generated`` against ``real``; fill ``real_vs_real`` from ``reference``."""
 
+    def observables(self, sample: Sample) -> dict[str, np.ndarray]:
+        """Per-event 1-D observables (name -> ``(N,)`` array, physical units).
+
+        The evaluation callback stores them for the generated and the real sample, so
+        ``genhep report`` can overlay every run's histogram on one plot.
+        """
+        return {}
+
     def figures(self, generated: Sample, real: Sample) -> dict[str, Figure]:
         """Figures a person would rather look at than read (name -> matplotlib figure)."""
         return {}
