@@ -16,6 +16,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from genhep.utils.io import atomic_open
+
 Dim = int | str | None
 
 _DTYPE_KINDS = {
@@ -180,14 +182,7 @@ def write_hdf5(
     """Validate ``arrays`` against ``specs`` and write them atomically (temp file + rename)."""
     path = Path(path)
     validate_arrays(arrays, specs, source=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as handle:
-            for key, array in arrays.items():
-                handle.create_dataset(key, data=np.asarray(array), compression=compression)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w+b") as handle, h5py.File(handle, "w") as hdf5:
+        for key, array in arrays.items():
+            hdf5.create_dataset(key, data=np.asarray(array), compression=compression)
     return path
