@@ -8,8 +8,9 @@ every rank.
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import yaml
 from hydra._internal.utils import _run_hydra, get_args_parser
@@ -23,9 +24,10 @@ commands:
   train      train a model:            genhep train model=mdn data=gaussian_mixture
              a sweep:                  genhep train -m model.n_components=2,5
              resume a run in place:    genhep train ckpt_path=<run dir or .ckpt>
-  evaluate   evaluate a checkpoint or a sample file (issue: evaluation layer)
-  sample     write samples from a checkpoint (issue: evaluation layer)
-  report     collect results.json files into one table (issue: evaluation layer)
+  evaluate   evaluate a checkpoint:    genhep evaluate ckpt_path=<run dir or .ckpt> [split=test]
+             a sample file:            genhep evaluate samples=<file.h5> data=<family>
+  sample     write samples:            genhep sample ckpt_path=<run dir> n=<N> out=<file.h5>
+  report     table + figures:          genhep report <sweep dir or run dirs> [--reference FILE]
   data       make or inspect a dataset (issues: jet and calorimeter data)
 
 'genhep train --help' lists the config groups and their options.
@@ -74,27 +76,21 @@ def resume_overrides(args: Sequence[str]) -> list[str]:
     return [*kept, f"hydra.run.dir={run_dir}", *args]
 
 
-def _train(args: Sequence[str]) -> None:
+def command(args: Sequence[str]) -> None:
+    """``genhep train ...``: the training task under Hydra, resuming in place if asked."""
     from genhep.train import main as train_main
 
     run_hydra(train_main, "train", resume_overrides(args))
 
 
-def _not_yet(name: str, issue: str) -> Callable[[Sequence[str]], None]:
-    def command(args: Sequence[str]) -> None:
-        sys.stderr.write(f"genhep {name}: not available yet; it arrives with the {issue} issue.\n")
-        raise SystemExit(2)
-
-    return command
-
-
-COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {
-    "train": _train,
-    "evaluate": _not_yet("evaluate", "evaluation layer"),
-    "sample": _not_yet("sample", "evaluation layer"),
-    "report": _not_yet("report", "evaluation layer"),
-    "data": _not_yet("data", "jet and calorimeter data"),
+# Each command lives in its own module as ``command(args)``, imported only when used.
+COMMANDS: dict[str, str] = {
+    "train": "genhep.cli",
+    "evaluate": "genhep.evaluate",
+    "sample": "genhep.sample",
+    "report": "genhep.report",
 }
+NOT_YET = {"data": "jet and calorimeter data"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -103,11 +99,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help", "help"):
         sys.stdout.write(USAGE)
         return
-    command, rest = argv[0], argv[1:]
-    if command not in COMMANDS:
-        sys.stderr.write(f"genhep: unknown command '{command}'\n\n{USAGE}")
+    name, rest = argv[0], argv[1:]
+    if name in NOT_YET:
+        sys.stderr.write(
+            f"genhep {name}: not available yet; it arrives with the {NOT_YET[name]} issue.\n"
+        )
         raise SystemExit(2)
-    COMMANDS[command](rest)
+    if name not in COMMANDS:
+        sys.stderr.write(f"genhep: unknown command '{name}'\n\n{USAGE}")
+        raise SystemExit(2)
+    importlib.import_module(COMMANDS[name]).command(rest)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def sample_like(
             chunks.append(x.detach().cpu())
             bar.advance(task, stop - start)
     model.train(was_training)
-    generated = {"x": datamodule.to_physical(torch.cat(chunks))}
+    generated = {"x": datamodule.to_physical(torch.cat(chunks), real.get("cond"))}
     generated.update({k: real[k] for k in ("cond", "mask") if k in real})
     speed = SamplingSpeed(
         samples_per_s=n / seconds if seconds > 0 else float("inf"),

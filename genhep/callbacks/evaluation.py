@@ -1,18 +1,25 @@
-"""The generic evaluation callback: sample, invert the transform, score, log, write results.json."""
+"""The generic evaluation callback: sample, invert the transform, score, log, write results.json.
+
+The steps live in module-level functions (:func:`generate_like`, :func:`score_and_save`,
+:func:`results_record`) so that ``genhep evaluate`` runs exactly the same evaluation
+on a restored checkpoint, or on a sample file, without a Trainer.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pytorch_lightning as pl
 import torch
+from matplotlib.figure import Figure
 
 from genhep.data.base import GenerativeDataModule
-from genhep.evaluation.base import Metric
+from genhep.evaluation.base import Evaluator, Metric, Sample
 from genhep.models.base import GenerativeModel
 from genhep.sampling import SamplingSpeed, sample_like
 from genhep.utils.io import atomic_write_json, atomic_write_npz
@@ -20,6 +27,114 @@ from genhep.utils.loggers import log_figures
 from genhep.utils.run_info import run_summary
 
 log = logging.getLogger(__name__)
+
+
+def generate_like(
+    model: GenerativeModel,
+    datamodule: GenerativeDataModule,
+    real: Sample,
+    batch_size: int,
+    seed: int,
+    progress: bool = True,
+    warmup: bool = False,
+) -> tuple[Sample, SamplingSpeed]:
+    """:func:`~genhep.sampling.sample_like` under a forked random state seeded with ``seed``.
+
+    The caller's random streams are untouched, and the same model, conditions and seed
+    give the same events. ``warmup`` first samples one untimed batch (lazy
+    initialisation, CUDA kernels), so that a fresh process measures the sampling speed
+    it will keep; the events do not depend on it.
+    """
+    devices = [model.device] if model.device.type == "cuda" else []
+    if warmup:
+        first = {key: value[:batch_size] for key, value in real.items()}
+        with torch.random.fork_rng(devices=devices), torch.inference_mode():
+            sample_like(model, datamodule, first, batch_size, progress=False)
+    with torch.random.fork_rng(devices=devices), torch.inference_mode():
+        torch.manual_seed(seed)
+        return sample_like(model, datamodule, real, batch_size, progress)
+
+
+@dataclass
+class Scores:
+    """What :func:`score_and_save` returns: the metrics and the (still open) figures."""
+
+    metrics: dict[str, Metric]
+    figures: dict[str, Figure]
+    figure_dir: Path | None
+
+    def close_figures(self) -> None:
+        for fig in self.figures.values():
+            plt.close(fig)
+
+
+def score_and_save(
+    evaluator: Evaluator,
+    generated: Sample,
+    real: Sample,
+    reference: Sample,
+    split: str,
+    output_dir: Path,
+    make_figures: bool = True,
+) -> Scores:
+    """Score ``generated``; save ``observables/<split>.npz`` and ``figures/<split>/*.png``.
+
+    The figures stay open (loggers may want them); call :meth:`Scores.close_figures`.
+    """
+    metrics = evaluator.evaluate(generated, real, reference)
+    save_observables(
+        output_dir, evaluator.observables(generated), evaluator.observables(real), split
+    )
+    figures: dict[str, Figure] = {}
+    figure_dir = None
+    if make_figures:
+        figures = evaluator.figures(generated, real)
+        figure_dir = output_dir / "figures" / split
+        figure_dir.mkdir(parents=True, exist_ok=True)
+        for name, fig in figures.items():
+            fig.savefig(figure_dir / f"{name}.png", dpi=110)
+    return Scores(metrics, figures, figure_dir)
+
+
+def save_observables(output_dir: Path, generated: dict, real: dict, split: str) -> None:
+    """``observables/<split>.npz``: ``generated/<name>`` and ``real/<name>`` arrays."""
+    if not generated:
+        return
+    arrays = {f"generated/{k}": v for k, v in generated.items()}
+    arrays.update({f"real/{k}": v for k, v in real.items()})
+    atomic_write_npz(output_dir / "observables" / f"{split}.npz", arrays)
+
+
+def results_record(
+    *,
+    model: str | None,
+    data: str | None,
+    experiment: str | None,
+    overrides: list[str],
+    seed: int | None,
+    split: str,
+    epochs_trained: int | None,
+    global_step: int | None,
+    n_samples: int,
+    speed: SamplingSpeed | None,
+    scores: Scores,
+) -> dict[str, Any]:
+    """The ``results.json`` record (DESIGN.md, "Result files"); no speed for sample files."""
+    return {
+        "model": model,
+        "data": data,
+        "experiment": experiment,
+        "overrides": overrides,
+        "seed": seed,
+        "split": split,
+        "epochs_trained": epochs_trained,
+        "global_step": global_step,
+        "n_samples": n_samples,
+        "device": None if speed is None else speed.device,
+        "sampling": None if speed is None else speed.to_dict(),
+        "metrics": {name: metric.to_dict() for name, metric in scores.metrics.items()},
+        "figures": None if scores.figure_dir is None else str(scores.figure_dir),
+    }
 
 
 class EvaluationCallback(pl.Callback):
@@ -80,22 +195,43 @@ class EvaluationCallback(pl.Callback):
             raise TypeError("EvaluationCallback needs a GenerativeDataModule and a GenerativeModel")
         began = time.perf_counter()
         real, reference = datamodule.evaluation_samples(split, self.n_samples)
-        devices = [model.device] if model.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.inference_mode():
-            torch.manual_seed(self.seed)
-            generated, speed = sample_like(model, datamodule, real, self.batch_size, self.progress)
-        evaluator = datamodule.evaluator()
-        metrics = evaluator.evaluate(generated, real, reference)
+        generated, speed = generate_like(
+            model, datamodule, real, self.batch_size, self.seed, self.progress
+        )
+        scores = score_and_save(
+            datamodule.evaluator(),
+            generated,
+            real,
+            reference,
+            split,
+            self.output_dir,
+            self.make_figures,
+        )
         step = trainer.global_step
-        scalars = {f"{split}/{name}": metric.value for name, metric in metrics.items()}
+        scalars = {f"{split}/{name}": metric.value for name, metric in scores.metrics.items()}
         scalars[f"{split}/samples_per_s"] = speed.samples_per_s
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=step)
-        self._save_observables(evaluator.observables(generated), evaluator.observables(real), split)
-        figure_dir = None
-        if self.make_figures:
-            figure_dir = self._figures(trainer, evaluator.figures(generated, real), split, step)
-        results = self._results(trainer, split, len(real["x"]), speed, metrics, figure_dir)
+        if scores.figures:
+            log_figures(
+                trainer.loggers, {f"{split}/{k}": f for k, f in scores.figures.items()}, step
+            )
+        scores.close_figures()
+        summary = run_summary()
+        results = results_record(
+            model=summary.get("model") or type(model).__name__,
+            data=summary.get("data") or datamodule.family,
+            experiment=summary.get("experiment"),
+            overrides=summary.get("overrides", []),
+            seed=(model.run_config or {}).get("seed"),
+            split=split,
+            # epochs completed: inside fit the current epoch is not yet counted
+            epochs_trained=trainer.current_epoch + int(split == "val"),
+            global_step=trainer.global_step,
+            n_samples=len(real["x"]),
+            speed=speed,
+            scores=scores,
+        )
         results["evaluation_seconds"] = time.perf_counter() - began
         atomic_write_json(self.output_dir / "results.json", results)
         self.last_results = results
@@ -103,52 +239,6 @@ class EvaluationCallback(pl.Callback):
             "%s evaluation at epoch %d: %s",
             split,
             trainer.current_epoch,
-            "; ".join(f"{k} {m}" for k, m in metrics.items()),
+            "; ".join(f"{k} {m}" for k, m in scores.metrics.items()),
         )
         return results
-
-    def _save_observables(self, generated: dict, real: dict, split: str) -> None:
-        """``observables/<split>.npz``: ``generated/<name>`` and ``real/<name>`` arrays."""
-        if not generated:
-            return
-        arrays = {f"generated/{k}": v for k, v in generated.items()}
-        arrays.update({f"real/{k}": v for k, v in real.items()})
-        atomic_write_npz(self.output_dir / "observables" / f"{split}.npz", arrays)
-
-    def _figures(self, trainer: pl.Trainer, figures: dict, split: str, step: int) -> Path:
-        folder = self.output_dir / "figures" / split
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, fig in figures.items():
-            fig.savefig(folder / f"{name}.png", dpi=110)
-        log_figures(trainer.loggers, {f"{split}/{k}": f for k, f in figures.items()}, step)
-        for fig in figures.values():
-            plt.close(fig)
-        return folder
-
-    def _results(
-        self,
-        trainer: pl.Trainer,
-        split: str,
-        n_samples: int,
-        speed: SamplingSpeed,
-        metrics: dict[str, Metric],
-        figure_dir: Path | None,
-    ) -> dict[str, Any]:
-        summary = run_summary()
-        model = trainer.lightning_module
-        return {
-            "model": summary.get("model") or type(model).__name__,
-            "data": summary.get("data") or trainer.datamodule.family,
-            "experiment": summary.get("experiment"),
-            "overrides": summary.get("overrides", []),
-            "seed": (model.run_config or {}).get("seed"),
-            "split": split,
-            # epochs completed: inside fit the current epoch is not yet counted
-            "epochs_trained": trainer.current_epoch + int(split == "val"),
-            "global_step": trainer.global_step,
-            "n_samples": n_samples,
-            "device": speed.device,
-            "sampling": speed.to_dict(),
-            "metrics": {name: metric.to_dict() for name, metric in metrics.items()},
-            "figures": None if figure_dir is None else str(figure_dir),
-        }

@@ -7,7 +7,17 @@ A family subclasses :class:`GenerativeDataModule` and provides
   known from the configuration alone (before any data is read);
 - :meth:`load_arrays`: every event in physical units (validated against its schema);
 - :meth:`make_transform` / :meth:`make_cond_transform`: invertible preprocessing;
-- :meth:`evaluator`: the family's physics scores.
+- :meth:`evaluator`: the family's physics scores;
+- :attr:`schema`: the arrays of its public on-disk format, which
+  :meth:`read_samples` / :meth:`write_samples` use (``genhep evaluate samples=...``,
+  ``genhep sample``). Families whose public keys differ from the sample's keys
+  override those two methods.
+
+A transform of ``x`` that needs each event's condition (e.g. calorimeter showers divided
+by their incident energy) sets ``needs_cond = True``; it then receives the *physical*
+condition as ``cond=`` in ``fit``, ``forward`` and ``inverse``, and :meth:`to_physical`
+must be given the events' physical ``cond``. A transform that changes the event shape
+(``spec.event_shape`` is the model-space shape) overrides :attr:`physical_event_shape`.
 
 The base class splits the events (fractions + seed), fits the transforms on the
 training split, serves batches ``{"x", "mask"?, "cond"?}`` in model space and hands
@@ -16,9 +26,11 @@ the evaluation callback real samples in physical units.
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,6 +39,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from genhep.data.schema import ArraySpec, read_hdf5, write_hdf5
 from genhep.data.transforms import Identity, Transform
 from genhep.evaluation.base import Evaluator, Sample
 
@@ -187,6 +200,31 @@ class GenerativeDataModule(pl.LightningDataModule):
         """Preprocessing of ``cond``; the identity unless a family overrides it."""
         return Identity()
 
+    @property
+    def physical_event_shape(self) -> tuple[int, ...]:
+        """Shape of one event's ``x`` in physical units; ``spec.event_shape`` unless the
+        transform changes it (then ``spec.event_shape`` is the model-space shape)."""
+        return self.spec.event_shape
+
+    @property
+    def schema(self) -> list[ArraySpec]:
+        """The arrays of the family's public file format (keys, shapes, dtypes)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no on-disk schema")
+
+    def read_samples(self, path: str | os.PathLike[str]) -> Sample:
+        """Events in physical units from a file in the family's public format, validated.
+
+        Raises:
+            FileNotFoundError: no such file.
+            SchemaError: the file does not match :attr:`schema` (names file and key).
+        """
+        return read_hdf5(path, self.schema)
+
+    def write_samples(self, path: str | os.PathLike[str], sample: Sample) -> Path:
+        """Write events in physical units in the family's public format, atomically."""
+        arrays = {spec.key: sample[spec.key] for spec in self.schema if spec.key in sample}
+        return write_hdf5(path, arrays, self.schema)
+
     def split_indices(self, n: int) -> dict[str, np.ndarray]:
         """Train/val/test indices; families with a canonical split override this."""
         return split_indices(n, self.val_fraction, self.test_fraction, self.split_seed)
@@ -205,24 +243,36 @@ class GenerativeDataModule(pl.LightningDataModule):
         }
         train = {k: torch.as_tensor(v) for k, v in self.physical["train"].items()}
         if not self.transform.fitted:
-            self.transform.fit(train["x"], train.get("mask"))
+            self.transform.fit(train["x"], train.get("mask"), **self._cond_kwargs(train))
         if "cond" in train and not self.cond_transform.fitted:
             self.cond_transform.fit(train["cond"])
         self.datasets = {split: self._model_space(self.physical[split]) for split in SPLITS}
 
     def _check_against_spec(self, arrays: Sample) -> None:
         spec, name = self.spec, type(self).__name__
-        if tuple(arrays["x"].shape[1:]) != spec.event_shape:
+        if tuple(arrays["x"].shape[1:]) != self.physical_event_shape:
             raise ValueError(
                 f"{name}: events have shape {tuple(arrays['x'].shape[1:])}, "
-                f"but the configuration implies {spec.event_shape}"
+                f"but the configuration implies {self.physical_event_shape}"
             )
         cond_dim = arrays["cond"].shape[1] if "cond" in arrays else 0
         if cond_dim != spec.cond_dim:
             raise ValueError(f"{name}: condition has {cond_dim} columns, expected {spec.cond_dim}")
 
+    def _cond_kwargs(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:
+        """``{"cond": physical condition}`` for a transform with ``needs_cond``, else ``{}``."""
+        if not getattr(self.transform, "needs_cond", False):
+            return {}
+        if sample.get("cond") is None:
+            raise ValueError(
+                f"{type(self).__name__}: the transform {self.transform!r} needs each event's "
+                "condition in physical units (pass cond=...)"
+            )
+        return {"cond": torch.as_tensor(sample["cond"])}
+
     def _model_space(self, sample: Sample) -> DictDataset:
-        tensors = {"x": self.transform.forward(torch.as_tensor(sample["x"])).float()}
+        x = self.transform.forward(torch.as_tensor(sample["x"]), **self._cond_kwargs(sample))
+        tensors = {"x": x.float()}
         if "cond" in sample:
             tensors["cond"] = self.cond_transform.forward(torch.as_tensor(sample["cond"])).float()
         if "mask" in sample:
@@ -282,6 +332,13 @@ class GenerativeDataModule(pl.LightningDataModule):
         """Transform ``cond`` (and keep ``mask``) of a physical sample for ``model.sample``."""
         return self._model_space(sample).tensors
 
-    def to_physical(self, x: Tensor) -> np.ndarray:
-        """Inverse-transform model-space events to physical units (numpy, float64)."""
-        return self.transform.inverse(x.detach().cpu().double()).numpy()
+    def to_physical(self, x: Tensor, cond: np.ndarray | Tensor | None = None) -> np.ndarray:
+        """Inverse-transform model-space events to physical units (numpy, float64).
+
+        ``cond``: the events' condition in *physical* units, needed when the transform
+        depends on it (``transform.needs_cond``); ignored otherwise.
+        """
+        kwargs = {
+            k: v.detach().cpu().double() for k, v in self._cond_kwargs({"cond": cond}).items()
+        }
+        return self.transform.inverse(x.detach().cpu().double(), **kwargs).numpy()

@@ -1,0 +1,236 @@
+"""``data=calorimeter``: voxelised showers in the CaloChallenge 2022 file format.
+
+On disk (real CaloChallenge files, ATLAS-style photon files and genhep's own generated or
+sampled showers alike, read by the same code): HDF5 with
+
+* ``incident_energies`` ``(N, 1)`` float, MeV, ``> 0``;
+* ``showers`` ``(N, V)`` float, MeV, ``>= 0``, finite, ``V`` the configured geometry's voxel
+  count (368 for dataset-1 photons, 533 for pions, 266 for the ATLAS photon grid, ...), voxels
+  flattened as :mod:`genhep.data.calorimeter.geometry` describes.
+
+Other keys are ignored. A file breaking the schema raises :class:`SchemaError` naming the
+file, the key and what was expected; a file with another geometry's voxel count is rejected
+naming its count and the accepted ones.
+
+Physical samples: ``x`` = showers (MeV, float64), ``cond`` = incident energies ``(N, 1)``
+(MeV, float64). Model space: ``x`` through the configured transform
+(:func:`~genhep.data.calorimeter.transforms.make_calorimeter_transform`), ``cond`` through
+:class:`~genhep.data.calorimeter.transforms.LogIncidentEnergy`,
+``c = log(E_inc / E_min) / log(E_max / E_min)`` in [0, 1] over the training range (or the
+configured ``e_min`` / ``e_max``). The ``x`` transforms need the incident energy: pass the
+physical ``cond`` to :meth:`to_physical`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from genhep.data.base import DataSpec, GenerativeDataModule
+from genhep.data.calorimeter.evaluator import CalorimeterEvaluator
+from genhep.data.calorimeter.geometry import GEOMETRIES, CaloGeometry, get_geometry
+from genhep.data.calorimeter.transforms import (
+    TRANSFORMS,
+    ConditionalCompose,
+    LogIncidentEnergy,
+    make_calorimeter_transform,
+    model_space_width,
+)
+from genhep.data.schema import ArraySpec, SchemaError, read_hdf5, write_hdf5
+from genhep.data.transforms import Transform
+from genhep.evaluation.base import Sample
+
+__all__ = ["CalorimeterDataModule", "calorimeter_schema", "read_showers"]
+
+
+def calorimeter_schema(geometry: CaloGeometry) -> list[ArraySpec]:
+    """The two arrays of a CaloChallenge-format file for ``geometry``."""
+    return [
+        ArraySpec(
+            "incident_energies",
+            ("N", 1),
+            min_value=0.0,
+            exclusive_min=True,
+            description="incident energy of each shower in MeV, > 0",
+        ),
+        ArraySpec(
+            "showers",
+            ("N", geometry.n_voxels),
+            min_value=0.0,
+            description=f"voxel energies in MeV, >= 0, {geometry.n_voxels} voxels of "
+            f"geometry {geometry.name}",
+        ),
+    ]
+
+
+def _accepted_counts() -> str:
+    return ", ".join(
+        f"{g.n_voxels} ({g.name})" for g in sorted(GEOMETRIES.values(), key=lambda g: g.n_voxels)
+    )
+
+
+def _check_voxel_count(path: Path, geometry: CaloGeometry) -> None:
+    """Reject a file whose ``showers`` have another voxel count, naming the accepted ones.
+
+    Files that are missing, unreadable or lack a 2-D ``showers`` are left to
+    :func:`read_hdf5`, which reports them.
+    """
+    try:
+        with h5py.File(path, "r") as handle:
+            dataset = handle.get("showers")
+            shape = dataset.shape if isinstance(dataset, h5py.Dataset) else None
+    except OSError:
+        return
+    if shape is None or len(shape) != 2 or shape[1] == geometry.n_voxels:
+        return
+    count = shape[1]
+    matches = [g.name for g in GEOMETRIES.values() if g.n_voxels == count]
+    hint = (
+        f"; {count} is the voxel count of {' / '.join(matches)}: set data.geometry={matches[0]}"
+        if matches
+        else ""
+    )
+    raise SchemaError(
+        f"{path}: key 'showers': {count} voxels per shower, but data.geometry={geometry.name} "
+        f"has {geometry.n_voxels}{hint}. Accepted voxel counts: {_accepted_counts()}"
+    )
+
+
+def read_showers(
+    path: str | os.PathLike[str], geometry: CaloGeometry | str, n_events: int | None = None
+) -> dict[str, np.ndarray]:
+    """Read and validate a CaloChallenge-format file: ``{"incident_energies", "showers"}``.
+
+    Arrays keep the file's dtype; at most the first ``n_events`` showers are returned.
+
+    Raises:
+        FileNotFoundError: no such file.
+        SchemaError: a key is missing, has the wrong shape or dtype, holds NaN/inf, negative
+            voxel energies or incident energies ``<= 0``, or the voxel count is another
+            geometry's.
+    """
+    geometry = get_geometry(geometry) if isinstance(geometry, str) else geometry
+    path = Path(path)
+    if path.is_file():
+        _check_voxel_count(path, geometry)
+    arrays = read_hdf5(path, calorimeter_schema(geometry))
+    if n_events is not None:
+        arrays = {k: v[:n_events] for k, v in arrays.items()}
+    return arrays
+
+
+class CalorimeterDataModule(GenerativeDataModule):
+    """``data=calorimeter``: showers of one geometry, conditioned on the incident energy.
+
+    Args:
+        geometry: name of a shipped geometry (``ds1_photons``, ``ds1_pions``,
+            ``atlas_photons_266``, ``ds2_electrons``, ``ds3_electrons``, or the challenge's
+            ``1-photons``, ``1-pions``, ``2``, ``3``).
+        particle: the incident particle; defaults to the geometry's (what
+            ``genhep data generate`` will simulate; a label when reading files).
+        path: a CaloChallenge-format HDF5 file (real or generated) to read.
+        n_events: read at most this many showers (``None``: all).
+        transform: the ``x`` pipeline, a key of
+            :data:`~genhep.data.calorimeter.transforms.TRANSFORMS`.
+        standardize: append a per-feature standardisation to the pipeline.
+        alpha: logit offset α (``voxel_fraction_logit``, ``layer_fractions``).
+        eps: log offset ε, in units of E_inc (``log_energy``).
+        max_deposit: ``layer_fractions``' bound on ``E_tot / E_inc``; ``None``: fitted.
+        e_min, e_max: MeV range of the log-scaled condition; ``None``: the training range.
+        **kwargs: split and loader settings of :class:`GenerativeDataModule`.
+    """
+
+    family = "calorimeter"
+
+    def __init__(
+        self,
+        geometry: str = "ds1_photons",
+        particle: str | None = None,
+        path: str | None = None,
+        n_events: int | None = None,
+        transform: str = "voxel_fraction_logit",
+        standardize: bool = True,
+        alpha: float = 1e-6,
+        eps: float = 1e-8,
+        max_deposit: float | None = None,
+        e_min: float | None = None,
+        e_max: float | None = None,
+        **kwargs,
+    ) -> None:
+        if transform not in TRANSFORMS:
+            raise ValueError(
+                f"unknown data.transform={transform!r}; choose one of {list(TRANSFORMS)}"
+            )
+        if n_events is not None and n_events < 1:
+            raise ValueError(f"data.n_events must be >= 1 or null, got {n_events}")
+        self.geometry = get_geometry(geometry)
+        self.particle = particle or self.geometry.particle
+        self.path = None if path is None else Path(path)
+        self.n_events = n_events
+        self.transform_name, self.standardize = transform, standardize
+        self.alpha, self.eps, self.max_deposit = alpha, eps, max_deposit
+        self.e_min, self.e_max = e_min, e_max
+        super().__init__(**kwargs)
+
+    @property
+    def spec(self) -> DataSpec:
+        width = model_space_width(self.transform_name, self.geometry)
+        return DataSpec(self.family, (width,), cond_dim=1)
+
+    @property
+    def physical_event_shape(self) -> tuple[int, ...]:
+        return (self.geometry.n_voxels,)
+
+    @property
+    def schema(self) -> list[ArraySpec]:
+        return calorimeter_schema(self.geometry)
+
+    def load_arrays(self) -> Sample:
+        if self.path is None:
+            return self.generate()
+        return self.read_samples(self.path, self.n_events)
+
+    def read_samples(self, path: str | os.PathLike[str], n_events: int | None = None) -> Sample:
+        """``{"x": showers, "cond": incident_energies}`` (MeV, float64) from a file in the
+        CaloChallenge format, validated (see :func:`read_showers`)."""
+        arrays = read_showers(path, self.geometry, n_events)
+        return {
+            "x": np.asarray(arrays["showers"], dtype=np.float64),
+            "cond": np.asarray(arrays["incident_energies"], dtype=np.float64),
+        }
+
+    def write_samples(self, path: str | os.PathLike[str], sample: Sample) -> Path:
+        """Write ``{"x", "cond"}`` (MeV) as ``showers`` / ``incident_energies`` (float32, gzip),
+        the format the CaloChallenge evaluation script reads, validated and atomically."""
+        arrays = {
+            "incident_energies": np.asarray(sample["cond"], dtype=np.float32).reshape(-1, 1),
+            "showers": np.asarray(sample["x"], dtype=np.float32),
+        }
+        return write_hdf5(path, arrays, self.schema)
+
+    def generate(self) -> Sample:
+        """Showers made offline when no ``path`` is given (the simulator's hook)."""
+        raise NotImplementedError(
+            "data.path is null: point data.path at a CaloChallenge-format HDF5 file "
+            f"(incident_energies (N, 1), showers (N, {self.geometry.n_voxels}) in MeV). "
+            "Making parametric showers offline arrives with `genhep data generate data=calorimeter`."
+        )
+
+    def make_transform(self) -> ConditionalCompose:
+        return make_calorimeter_transform(
+            self.transform_name,
+            self.geometry,
+            alpha=self.alpha,
+            eps=self.eps,
+            standardize=self.standardize,
+            max_deposit=self.max_deposit,
+        )
+
+    def make_cond_transform(self) -> Transform:
+        return LogIncidentEnergy(self.e_min, self.e_max)
+
+    def evaluator(self) -> CalorimeterEvaluator:
+        return CalorimeterEvaluator(self.geometry)

@@ -1,0 +1,340 @@
+"""``genhep evaluate``: score a checkpoint, or a sample file, with its family's evaluator.
+
+::
+
+    genhep evaluate ckpt_path=<run dir or .ckpt> [split=test] [n_samples=N] [seed=S]
+    genhep evaluate samples=<file.h5> data=<family> [data.path=<real file>]
+
+With ``ckpt_path`` the data module and the model are rebuilt from the checkpoint's own
+configuration (``genhep_config``: nothing needs repeating), the weights and the fitted
+transforms are loaded, and the evaluation runs exactly as the training run's
+:class:`~genhep.callbacks.EvaluationCallback` did: same split, same number of events,
+same sampling seed (its defaults are the run's ``callbacks.evaluation`` settings), so it
+reproduces the run's test metrics. Single data keys may still change, e.g.
+``data.path=<where the file is on this machine>``.
+
+With ``samples`` a file in the family's public format (written by ``genhep sample`` or
+any other tool) is scored against the family's real split: genhep as the neutral judge.
+There is no sampling speed then (``sampling: null``).
+
+Results (``results.json``, ``observables/``, ``figures/``) go to the Hydra run directory,
+by default ``outputs/evaluate/runs/<date_time>/`` (choose it with ``hydra.run.dir=...``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from genhep.callbacks.evaluation import generate_like, results_record, score_and_save
+from genhep.checkpoints import load_checkpoint, resolve_checkpoint, run_dir_of
+from genhep.data.base import GenerativeDataModule
+from genhep.models.base import GenerativeModel
+from genhep.sampling import as_float64
+from genhep.utils.io import atomic_write_json
+from genhep.utils.run_info import hydra_overrides
+from genhep.utils.task import task_wrapper
+
+log = logging.getLogger(__name__)
+
+EVALUATION_DEFAULTS = {"n_samples": 10000, "batch_size": 1000, "seed": 1234}
+EVAL_SPLITS = ("val", "test")
+
+
+class EvaluateConfigError(ValueError):
+    """An ``evaluate``/``sample`` command line that cannot work."""
+
+
+# -- command line ------------------------------------------------------------------------
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def checkpoint_overrides(args: Sequence[str]) -> list[str]:
+    """Let ``data.<key>=<value>`` change the checkpoint's data config.
+
+    These commands compose no ``data`` group when a checkpoint is given (the checkpoint
+    brings its data config), so ``data.path=x`` becomes ``++data.path=x``: Hydra adds
+    the key, and :func:`restore_checkpoint` applies it on top of the checkpoint's config.
+    """
+    if not any(_key(a) == "ckpt_path" for a in args if "=" in a):
+        return list(args)
+    return [f"++{a}" if a.startswith("data.") and "=" in a else a for a in args]
+
+
+def command(args: Sequence[str]) -> None:
+    """``genhep evaluate ...`` (see the module docstring)."""
+    from genhep.cli import run_hydra
+
+    run_hydra(main, "evaluate", checkpoint_overrides(args))
+
+
+# -- restoring a checkpoint --------------------------------------------------------------
+
+
+@dataclass
+class Restored:
+    """A model and its data module rebuilt from a checkpoint, weights and transforms loaded."""
+
+    path: Path
+    checkpoint: dict[str, Any]
+    config: dict[str, Any]
+    datamodule: GenerativeDataModule
+    model: GenerativeModel
+
+    @property
+    def evaluation_settings(self) -> dict[str, Any]:
+        """The run's ``callbacks.evaluation`` settings (defaults where it had none)."""
+        callbacks = self.config.get("callbacks") or {}
+        settings = callbacks.get("evaluation") or {}
+        return {k: settings.get(k, v) for k, v in EVALUATION_DEFAULTS.items()}
+
+    @property
+    def epochs_trained(self) -> int | None:
+        """Training epochs the weights have seen."""
+        try:
+            return int(
+                self.checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+            )
+        except (KeyError, TypeError):
+            epoch = self.checkpoint.get("epoch")
+            return None if epoch is None else int(epoch) + 1
+
+    def run_choices(self) -> dict[str, Any]:
+        """``model``, ``data``, ``experiment`` and ``overrides`` of the training run."""
+        out: dict[str, Any] = {
+            "model": type(self.model).__name__,
+            "data": self.datamodule.family,
+            "experiment": None,
+            "overrides": [],
+        }
+        run_dir = run_dir_of(self.path)
+        if run_dir is None:
+            return out
+        hydra_file = run_dir / ".hydra" / "hydra.yaml"
+        if hydra_file.is_file():
+            hydra_cfg = (yaml.safe_load(hydra_file.read_text()) or {}).get("hydra") or {}
+            choices = (hydra_cfg.get("runtime") or {}).get("choices") or {}
+            out.update({k: choices[k] for k in ("model", "data", "experiment") if choices.get(k)})
+        overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
+        out["overrides"] = [str(o) for o in overrides if not _key(str(o)).startswith("hydra.")]
+        return out
+
+
+def restore_checkpoint(
+    ckpt_path: str | Path, data_overrides: dict[str, Any] | None = None
+) -> Restored:
+    """Rebuild data module and model from a checkpoint's ``genhep_config`` and load them.
+
+    ``data_overrides`` (e.g. ``{"path": "/new/place.h5"}``) replace keys of the
+    checkpoint's data config. The transforms are loaded from the checkpoint (the state
+    Lightning stores under the data module's class name), not refitted.
+    """
+    from genhep.train import build
+
+    path = resolve_checkpoint(ckpt_path)
+    checkpoint = load_checkpoint(path)
+    config = checkpoint.get("genhep_config")
+    if not isinstance(config, dict):
+        raise EvaluateConfigError(
+            f"ckpt_path={path}: not a genhep checkpoint (it holds no 'genhep_config'; "
+            f"keys: {sorted(checkpoint)})"
+        )
+    cfg = OmegaConf.create(config)
+    for key, value in (data_overrides or {}).items():
+        OmegaConf.update(cfg, f"data.{key}", value, force_add=True)
+    datamodule, model = build(cfg)
+    state_key = type(datamodule).__qualname__
+    if state_key in checkpoint:
+        datamodule.load_state_dict(checkpoint[state_key])
+    else:
+        log.warning("%s holds no %s state: transforms are refitted on the data", path, state_key)
+    model.on_load_checkpoint(checkpoint)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    return Restored(path, checkpoint, OmegaConf.to_container(cfg), datamodule, model)
+
+
+def data_overrides(cfg: DictConfig) -> dict[str, Any]:
+    """The ``data.<key>=...`` given with ``ckpt_path`` (see :func:`checkpoint_overrides`)."""
+    data = cfg.get("data")
+    if data is None:
+        return {}
+    if "_target_" in data:
+        raise EvaluateConfigError(
+            "data=<family> goes with samples=<file>; with ckpt_path the checkpoint's own data "
+            "config is used (change single keys with data.<key>=<value>, e.g. data.path=...)"
+        )
+    return OmegaConf.to_container(data, resolve=True)
+
+
+def pick_device(requested: str | None, run_config: dict[str, Any]) -> torch.device:
+    """``requested`` (``cpu``, ``cuda``, ``cuda:1``, ``auto``), by default where the run trained.
+
+    The default keeps a CPU-trained run on the CPU, so its evaluation is reproduced to the
+    last digit; runs trained on an accelerator use CUDA when there is one.
+    """
+    if requested is None:
+        accelerator = str((run_config.get("trainer") or {}).get("accelerator", "cpu"))
+        requested = "cpu" if accelerator == "cpu" else "auto"
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def or_default(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def check_split(split: str) -> str:
+    if split not in EVAL_SPLITS:
+        raise EvaluateConfigError(f"split must be one of {EVAL_SPLITS}, got {split!r}")
+    return split
+
+
+# -- the two modes -----------------------------------------------------------------------
+
+
+def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """Evaluate a checkpoint as its run's EvaluationCallback would; return the record."""
+    began = time.perf_counter()
+    restored = restore_checkpoint(cfg.ckpt_path, data_overrides(cfg))
+    settings = restored.evaluation_settings
+    n_samples = int(or_default(cfg.get("n_samples"), settings["n_samples"]))
+    batch_size = int(or_default(cfg.get("batch_size"), settings["batch_size"]))
+    seed = int(or_default(cfg.get("seed"), settings["seed"]))
+    split = check_split(cfg.split)
+    model, datamodule = restored.model, restored.datamodule
+    model.to(pick_device(cfg.get("device"), restored.config))
+    log.info("evaluating %s on the %s split (%s)", restored.path, split, model.device)
+
+    real, reference = datamodule.evaluation_samples(split, n_samples)
+    generated, speed = generate_like(
+        model, datamodule, real, batch_size, seed, cfg.progress, warmup=True
+    )
+    scores = score_and_save(
+        datamodule.evaluator(), generated, real, reference, split, output_dir, cfg.figures
+    )
+    scores.close_figures()
+    run = restored.run_choices()
+    record = results_record(
+        model=run["model"],
+        data=run["data"],
+        experiment=run["experiment"],
+        overrides=run["overrides"],
+        seed=restored.config.get("seed"),
+        split=split,
+        epochs_trained=restored.epochs_trained,
+        global_step=restored.checkpoint.get("global_step"),
+        n_samples=len(real["x"]),
+        speed=speed,
+        scores=scores,
+    )
+    record.update(
+        command="evaluate",
+        ckpt_path=str(restored.path),
+        samples=None,
+        sampling_seed=seed,
+        evaluate_overrides=_own_overrides(),
+        evaluation_seconds=time.perf_counter() - began,
+    )
+    return record
+
+
+def evaluate_samples(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """Score a sample file in the family's public format against the real split."""
+    began = time.perf_counter()
+    path = Path(cfg.samples).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"samples={path}: no such file")
+    if cfg.get("data") is None or "_target_" not in cfg.data:
+        raise EvaluateConfigError(
+            f"samples={path} needs the data family it belongs to: data=<family> "
+            "(the options are the files in conf/data/)"
+        )
+    datamodule: GenerativeDataModule = instantiate(cfg.data)
+    generated = as_float64(datamodule.read_samples(path))
+    n_file = len(generated["x"])
+    n_samples = min(n_file, int(or_default(cfg.get("n_samples"), n_file)))
+    if n_samples < 1:
+        raise EvaluateConfigError(f"samples={path}: no events to evaluate")
+    generated = {k: v[:n_samples] for k, v in generated.items()}
+    split = check_split(cfg.split)
+    log.info("evaluating %d events of %s against the %s split", n_samples, path, split)
+
+    real, reference = datamodule.evaluation_samples(split, n_samples)
+    scores = score_and_save(
+        datamodule.evaluator(), generated, real, reference, split, output_dir, cfg.figures
+    )
+    scores.close_figures()
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    record = results_record(
+        model=None,
+        data=choices.get("data") or datamodule.family,
+        experiment=None,
+        overrides=_own_overrides(),
+        seed=None,
+        split=split,
+        epochs_trained=None,
+        global_step=None,
+        n_samples=n_samples,
+        speed=None,
+        scores=scores,
+    )
+    record.update(
+        command="evaluate",
+        ckpt_path=None,
+        samples=str(path.resolve()),
+        n_real=len(real["x"]),
+        evaluation_seconds=time.perf_counter() - began,
+    )
+    return record
+
+
+def _own_overrides() -> list[str]:
+    return [o for o in hydra_overrides() if not _key(o).startswith("hydra.")]
+
+
+@task_wrapper
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Run ``genhep evaluate``; write and return the ``results.json`` record."""
+    has_ckpt, has_samples = cfg.get("ckpt_path") is not None, cfg.get("samples") is not None
+    if has_ckpt == has_samples:
+        raise EvaluateConfigError(
+            "give exactly one of ckpt_path=<run dir or .ckpt> or samples=<file> data=<family>"
+            + (" (both were given)" if has_ckpt else "")
+        )
+    output_dir = Path(cfg.paths.output_dir)
+    record = evaluate_checkpoint(cfg, output_dir) if has_ckpt else evaluate_samples(cfg, output_dir)
+    path = atomic_write_json(output_dir / "results.json", record)
+    lines = [f"{record['split']} metrics ({record['n_samples']} events):"]
+    for name, metric in record["metrics"].items():
+        rvr = metric.get("real_vs_real")
+        baseline = "" if rvr is None or not math.isfinite(rvr) else f"  (real vs real {rvr:.4g})"
+        lines.append(f"  {name:<16} {metric['value']:.4g} ± {metric['error']:.2g}{baseline}")
+    if record["sampling"]:
+        lines.append(
+            f"sampling: {record['sampling']['samples_per_s']:.4g} samples/s "
+            f"on {record['device']} (batch size {record['sampling']['batch_size']})"
+        )
+    lines.append(f"results: {path}")
+    log.info("\n".join(lines))
+    return record
+
+
+def main(cfg: DictConfig) -> None:
+    """Hydra task function of ``genhep evaluate``."""
+    evaluate(cfg)
