@@ -28,7 +28,7 @@ commands:
              a sample file:            genhep evaluate samples=<file.h5> data=<family>
   sample     write samples:            genhep sample ckpt_path=<run dir> n=<N> out=<file.h5>
   report     table + figures:          genhep report <sweep dir or run dirs> [--reference FILE]
-  data       make or inspect a dataset (issues: jet and calorimeter data)
+  data       make a dataset:           genhep data generate data=calorimeter data.generator.n_events=100000
 
 'genhep train --help' lists the config groups and their options.
 """
@@ -89,8 +89,8 @@ COMMANDS: dict[str, str] = {
     "evaluate": "genhep.evaluate",
     "sample": "genhep.sample",
     "report": "genhep.report",
+    "data": "genhep.generate",
 }
-NOT_YET = {"data": "jet and calorimeter data"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -100,11 +100,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stdout.write(USAGE)
         return
     name, rest = argv[0], argv[1:]
-    if name in NOT_YET:
-        sys.stderr.write(
-            f"genhep {name}: not available yet; it arrives with the {NOT_YET[name]} issue.\n"
-        )
-        raise SystemExit(2)
     if name not in COMMANDS:
         sys.stderr.write(f"genhep: unknown command '{name}'\n\n{USAGE}")
         raise SystemExit(2)

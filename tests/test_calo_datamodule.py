@@ -173,11 +173,22 @@ def test_config_composes_and_instantiates(tmp_path, photon_file):
     assert next(iter(dm.train_dataloader()))["x"].shape == (128, 368)
 
 
-def test_no_path_says_where_generation_comes_from():
-    dm = CalorimeterDataModule()
+def test_no_path_makes_parametric_showers_once_and_reuses_them(tmp_path):
+    generator = {"n_events": 300, "e_max": 8192, "seed": 3, "n_workers": 1, "progress": False}
+    dm = CalorimeterDataModule(data_dir=str(tmp_path), generator=generator)
     assert dm.particle == "photon" and dm.spec.event_shape == (368,)
-    with pytest.raises(NotImplementedError, match="genhep data generate"):
-        dm.setup()
+    dm.prepare_data()
+    [made] = tmp_path.glob("calo_ds1_photons_photon_*.h5")
+    stamp = made.stat().st_mtime_ns
+    dm.setup()
+    assert sum(len(split["x"]) for split in dm.physical.values()) == 300
+    assert set(np.unique(dm.physical["train"]["cond"])) <= {2.0**k for k in range(8, 14)}
+    again = CalorimeterDataModule(data_dir=str(tmp_path), generator=generator)
+    again.setup()
+    assert made.stat().st_mtime_ns == stamp and list(tmp_path.glob("calo_*.h5")) == [made]
+    np.testing.assert_array_equal(again.physical["test"]["x"], dm.physical["test"]["x"])
+    with pytest.raises(ValueError, match="data.data_dir is null"):
+        CalorimeterDataModule().setup()
 
 
 def test_bad_options_are_rejected():

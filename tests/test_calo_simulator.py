@@ -17,10 +17,10 @@ from genhep.data.calorimeter.generate import (
     BLOCK_SIZE,
     cached_dataset,
     generate_showers,
-    shower_specs,
     validate_shower_file,
 )
 from genhep.data.calorimeter.geometry import get_geometry
+from genhep.data.calorimeter.schema import calorimeter_schema
 from genhep.data.calorimeter.simulator import (
     DS1_ENERGIES_MEV,
     ShowerSimulator,
@@ -196,7 +196,7 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
 
 def test_generated_file_follows_the_schema(tmp_path):
     path = generate_showers(tmp_path / "g.h5", "ds1_pions", "pion", 230, seed=1, **FAST)
-    arrays = read_hdf5(path, shower_specs(533))
+    arrays = read_hdf5(path, calorimeter_schema(get_geometry("ds1_pions")))
     assert arrays["incident_energies"].shape == (230, 1)
     assert arrays["incident_energies"].dtype == np.float64
     assert arrays["showers"].shape == (230, 533) and arrays["showers"].dtype == np.float32

@@ -102,3 +102,24 @@ def test_resume_in_place_continues_and_matches_an_uninterrupted_run(tmp_path):
     assert resumed["epochs_trained"] == 4 and resumed["global_step"] == uninterrupted["global_step"]
     assert resumed["metrics"] == uninterrupted["metrics"]
     assert epochs_logged(tmp_path / "resumed") == [0, 1, 2, 3]
+
+
+def test_data_generate_makes_a_cached_calorimeter_file_once(tmp_path):
+    args = [
+        "data",
+        "generate",
+        "data=calorimeter",
+        "data.generator.n_events=200",
+        "data.generator.e_max=4096",
+        "data.generator.n_workers=1",
+    ]
+    first = run_cli(args, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    [made] = (tmp_path / "data").glob("calo_ds1_photons_photon_*.h5")
+    assert str(made) in first.stdout + first.stderr
+    stamp = made.stat().st_mtime_ns
+    again = run_cli(args, tmp_path)
+    assert again.returncode == 0 and made.stat().st_mtime_ns == stamp
+    toy = run_cli(["data", "generate", "data=gaussian_mixture"], tmp_path)
+    assert toy.returncode != 0 and "has no generator" in toy.stderr
+    assert run_cli(["data", "inspect"], tmp_path).returncode == 2

@@ -225,6 +225,17 @@ class GenerativeDataModule(pl.LightningDataModule):
         arrays = {spec.key: sample[spec.key] for spec in self.schema if spec.key in sample}
         return write_hdf5(path, arrays, self.schema)
 
+    def generate(self) -> Path:
+        """Make the family's data from first principles in its public format; return the file.
+
+        Families with a Monte Carlo generator write into a cache under their ``data_dir``
+        named by the generator configuration, and return the cached file on a rerun.
+        """
+        raise NotImplementedError(
+            f"data family '{self.family}' has no generator (its events are made in memory "
+            "or read from data.path)"
+        )
+
     def split_indices(self, n: int) -> dict[str, np.ndarray]:
         """Train/val/test indices; families with a canonical split override this."""
         return split_indices(n, self.val_fraction, self.test_fraction, self.split_seed)

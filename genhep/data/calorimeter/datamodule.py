@@ -24,14 +24,18 @@ physical ``cond`` to :meth:`to_physical`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
 from genhep.data.base import DataSpec, GenerativeDataModule
 from genhep.data.calorimeter.evaluator import CalorimeterEvaluator
+from genhep.data.calorimeter.generate import cached_dataset
 from genhep.data.calorimeter.geometry import GEOMETRIES, CaloGeometry, get_geometry
+from genhep.data.calorimeter.schema import calorimeter_schema
 from genhep.data.calorimeter.transforms import (
     TRANSFORMS,
     ConditionalCompose,
@@ -44,26 +48,6 @@ from genhep.data.transforms import Transform
 from genhep.evaluation.base import Sample
 
 __all__ = ["CalorimeterDataModule", "calorimeter_schema", "read_showers"]
-
-
-def calorimeter_schema(geometry: CaloGeometry) -> list[ArraySpec]:
-    """The two arrays of a CaloChallenge-format file for ``geometry``."""
-    return [
-        ArraySpec(
-            "incident_energies",
-            ("N", 1),
-            min_value=0.0,
-            exclusive_min=True,
-            description="incident energy of each shower in MeV, > 0",
-        ),
-        ArraySpec(
-            "showers",
-            ("N", geometry.n_voxels),
-            min_value=0.0,
-            description=f"voxel energies in MeV, >= 0, {geometry.n_voxels} voxels of "
-            f"geometry {geometry.name}",
-        ),
-    ]
 
 
 def _accepted_counts() -> str:
@@ -129,9 +113,10 @@ class CalorimeterDataModule(GenerativeDataModule):
         geometry: name of a shipped geometry (``ds1_photons``, ``ds1_pions``,
             ``atlas_photons_266``, ``ds2_electrons``, ``ds3_electrons``, or the challenge's
             ``1-photons``, ``1-pions``, ``2``, ``3``).
-        particle: the incident particle; defaults to the geometry's (what
-            ``genhep data generate`` will simulate; a label when reading files).
-        path: a CaloChallenge-format HDF5 file (real or generated) to read.
+        particle: the incident particle; defaults to the geometry's (what the parametric
+            simulator makes; a label when reading files).
+        path: a CaloChallenge-format HDF5 file (real or generated) to read; ``None``:
+            parametric showers made by :meth:`generate`.
         n_events: read at most this many showers (``None``: all).
         transform: the ``x`` pipeline, a key of
             :data:`~genhep.data.calorimeter.transforms.TRANSFORMS`.
@@ -140,6 +125,10 @@ class CalorimeterDataModule(GenerativeDataModule):
         eps: log offset ε, in units of E_inc (``log_energy``).
         max_deposit: ``layer_fractions``' bound on ``E_tot / E_inc``; ``None``: fitted.
         e_min, e_max: MeV range of the log-scaled condition; ``None``: the training range.
+        data_dir: cache folder of generated files (``${paths.data_dir}``).
+        generator: options of :func:`~genhep.data.calorimeter.generate.generate_showers`
+            (``n_events``, ``energies``, ``e_min``, ``e_max``, ``seed``, ``n_workers``
+            (``None``: every core), ``params``: simulator overrides).
         **kwargs: split and loader settings of :class:`GenerativeDataModule`.
     """
 
@@ -158,6 +147,8 @@ class CalorimeterDataModule(GenerativeDataModule):
         max_deposit: float | None = None,
         e_min: float | None = None,
         e_max: float | None = None,
+        data_dir: str | None = None,
+        generator: Mapping[str, Any] | None = None,
         **kwargs,
     ) -> None:
         if transform not in TRANSFORMS:
@@ -173,6 +164,8 @@ class CalorimeterDataModule(GenerativeDataModule):
         self.transform_name, self.standardize = transform, standardize
         self.alpha, self.eps, self.max_deposit = alpha, eps, max_deposit
         self.e_min, self.e_max = e_min, e_max
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self.generator = dict(generator or {})
         super().__init__(**kwargs)
 
     @property
@@ -189,9 +182,7 @@ class CalorimeterDataModule(GenerativeDataModule):
         return calorimeter_schema(self.geometry)
 
     def load_arrays(self) -> Sample:
-        if self.path is None:
-            return self.generate()
-        return self.read_samples(self.path, self.n_events)
+        return self.read_samples(self.path or self.generate(), self.n_events)
 
     def read_samples(self, path: str | os.PathLike[str], n_events: int | None = None) -> Sample:
         """``{"x": showers, "cond": incident_energies}`` (MeV, float64) from a file in the
@@ -211,13 +202,23 @@ class CalorimeterDataModule(GenerativeDataModule):
         }
         return write_hdf5(path, arrays, self.schema)
 
-    def generate(self) -> Sample:
-        """Showers made offline when no ``path`` is given (the simulator's hook)."""
-        raise NotImplementedError(
-            "data.path is null: point data.path at a CaloChallenge-format HDF5 file "
-            f"(incident_energies (N, 1), showers (N, {self.geometry.n_voxels}) in MeV). "
-            "Making parametric showers offline arrives with `genhep data generate data=calorimeter`."
-        )
+    def prepare_data(self) -> None:
+        """Make the parametric showers once (rank 0) before every rank reads them."""
+        if self.path is None:
+            self.generate()
+
+    def generate(self) -> Path:
+        """Parametric showers (not Geant4) for ``data.generator``, cached under ``data.data_dir``.
+
+        The file is named by a hash of the generator configuration: a rerun, or another
+        rank, reuses it; a larger ``n_events`` extends it.
+        """
+        if self.data_dir is None:
+            raise ValueError("data.path is null and data.data_dir is null: nothing to read or make")
+        config = {"geometry": self.geometry.name, "particle": self.particle, **self.generator}
+        if config.get("n_workers") is None:
+            config["n_workers"] = os.cpu_count() or 1
+        return cached_dataset(self.data_dir, config)
 
     def make_transform(self) -> ConditionalCompose:
         return make_calorimeter_transform(

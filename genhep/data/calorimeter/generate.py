@@ -53,8 +53,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from genhep.data.calorimeter.geometry import geometry_for_voxels
+from genhep.data.calorimeter.schema import calorimeter_schema
 from genhep.data.calorimeter.simulator import DS1_ENERGIES_MEV, ShowerSimulator
-from genhep.data.schema import ArraySpec, SchemaError, validate_arrays
+from genhep.data.schema import SchemaError, validate_arrays
 
 __all__ = [
     "BLOCK_SIZE",
@@ -63,7 +65,6 @@ __all__ = [
     "GeneratorConfig",
     "cached_dataset",
     "generate_showers",
-    "shower_specs",
     "validate_shower_file",
 ]
 
@@ -77,27 +78,6 @@ ENERGY_MODES = ("ds1", "log_uniform")
 
 _PART_COMPRESSION = 1  # gzip level of the temporary part files
 _CHUNK_BYTES = 1 << 20  # target size of one HDF5 chunk of showers
-
-
-def shower_specs(n_voxels: int) -> list[ArraySpec]:
-    """The CaloChallenge file schema for ``n_voxels`` voxels (MeV, as written here)."""
-    return [
-        ArraySpec(
-            "incident_energies",
-            ("N", 1),
-            "f",
-            min_value=0.0,
-            exclusive_min=True,
-            description="incident energy per shower, MeV",
-        ),
-        ArraySpec(
-            "showers",
-            ("N", int(n_voxels)),
-            "f",
-            min_value=0.0,
-            description="voxel energies, MeV",
-        ),
-    ]
 
 
 # -------------------------------------------------------------------- configuration
@@ -317,13 +297,13 @@ def _read_rows(path: Path, start: int, stop: int, step: int):
 def validate_shower_file(
     path: str | os.PathLike[str], n_voxels: int, n_events: int | None = None
 ) -> int:
-    """Check a CaloChallenge-style file against :func:`shower_specs` in row slices.
+    """Check a CaloChallenge-style file against its geometry's schema in row slices.
 
     Returns the number of events; raises :class:`~genhep.data.schema.SchemaError` naming the
     file, key and expectation (memory stays bounded for large files).
     """
     path = Path(path)
-    specs = shower_specs(n_voxels)
+    specs = calorimeter_schema(geometry_for_voxels(n_voxels))
     with h5py.File(path, "r") as handle:
         missing = [s.key for s in specs if s.key not in handle]
         if missing:

@@ -1,0 +1,26 @@
+"""The CaloChallenge file format: ``incident_energies`` (N, 1) and ``showers`` (N, V), MeV."""
+
+from __future__ import annotations
+
+from genhep.data.calorimeter.geometry import CaloGeometry
+from genhep.data.schema import ArraySpec
+
+
+def calorimeter_schema(geometry: CaloGeometry) -> list[ArraySpec]:
+    """The two arrays of a CaloChallenge-format file for ``geometry``."""
+    return [
+        ArraySpec(
+            "incident_energies",
+            ("N", 1),
+            min_value=0.0,
+            exclusive_min=True,
+            description="incident energy of each shower in MeV, > 0",
+        ),
+        ArraySpec(
+            "showers",
+            ("N", geometry.n_voxels),
+            min_value=0.0,
+            description=f"voxel energies in MeV, >= 0, {geometry.n_voxels} voxels of "
+            f"geometry {geometry.name}",
+        ),
+    ]
