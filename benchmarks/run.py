@@ -33,6 +33,7 @@ from benchmarks.common import BackgroundCpu, BenchmarkSkipped, Context, Entry
 #: missing does not stop the others.
 REGISTRY: dict[str, str] = {
     "mdn": "benchmarks.bench_mdn",
+    "calo_sim": "benchmarks.bench_calo_sim",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
