@@ -49,14 +49,21 @@ def compose_train(tmp_path: Path, overrides: Sequence[str] = (), tiny: bool = Tr
     return cfg
 
 
-def run_cli(args: Sequence[str], cwd: Path, timeout: float = 300, extra_env: dict | None = None):
+def run_cli(
+    args: Sequence[str],
+    cwd: Path,
+    timeout: float = 300,
+    extra_env: dict | None = None,
+    root: Path | None = None,
+):
     """Run ``python -m genhep <args>`` in ``cwd``; return the CompletedProcess.
 
-    ``extra_env`` entries set variables; a ``None`` value removes one.
+    GENHEP_ROOT is ``root`` (default ``cwd``); ``extra_env`` entries set variables, a
+    ``None`` value removes one.
     """
     env = {
         **os.environ,
-        "GENHEP_ROOT": str(cwd),
+        "GENHEP_ROOT": str(root or cwd),
         "WANDB_MODE": "offline",
         "PYTHONPATH": str(TESTS_DIR),
     }

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 import yaml
@@ -23,6 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from genhep.checks import RunConfigError, check_multirun_strategy
+
+from conftest import run_cli
 
 SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 
@@ -34,19 +33,6 @@ TINY = (
     "~callbacks.progress_bar",
     "logger=csv",
 )
-
-
-def genhep(args: Sequence[str], cwd: Path, root: Path, extra_env: dict | None = None):
-    """Run ``python -m genhep <args>`` in ``cwd`` with GENHEP_ROOT=``root``."""
-    env = {**os.environ, "GENHEP_ROOT": str(root), "WANDB_MODE": "offline", **(extra_env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "genhep", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
 
 
 @pytest.fixture
@@ -78,13 +64,15 @@ def test_optuna_search_stores_its_study_in_sqlite_and_resumes(tmp_path):
     cwd.mkdir()
     search = ["train", "-m", "hparams_search=mdn_optuna", *TINY]
 
-    first = genhep([*search, "hydra.sweeper.n_trials=2"], cwd, root)
+    first = run_cli([*search, "hydra.sweeper.n_trials=2"], cwd, root=root)
     assert first.returncode == 0, first.stderr[-3000:]
     # the config's own sweep folder, under GENHEP_ROOT (not the current directory)
     sweeps = sorted((root / "outputs" / "train" / "multiruns").iterdir())
     assert len(sweeps) == 1
-    second = genhep(
-        [*search, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={tmp_path / 'resumed'}"], cwd, root
+    second = run_cli(
+        [*search, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={tmp_path / 'resumed'}"],
+        cwd,
+        root=root,
     )
     assert second.returncode == 0, second.stderr[-3000:]
     assert not list(cwd.iterdir()), "nothing belongs in the current directory"
@@ -175,7 +163,7 @@ def test_slurm_launcher_with_fewer_tasks_than_devices_is_refused(hydra_clean):
 
 def test_slurm_launcher_config_prints_and_submits_one_task_per_device(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    shown = genhep(["train", "launcher=slurm", "--cfg", "hydra"], tmp_path, tmp_path)
+    shown = run_cli(["train", "launcher=slurm", "--cfg", "hydra"], tmp_path)
     assert shown.returncode == 0, shown.stderr[-3000:]
     hydra_cfg = yaml.safe_load(shown.stdout)["hydra"]
     assert hydra_cfg["mode"] == "MULTIRUN"
@@ -193,8 +181,8 @@ def test_slurm_launcher_config_prints_and_submits_one_task_per_device(tmp_path):
     for tool in ("srun", "sbatch"):
         (bin_dir / tool).chmod(0o755)
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    submitted = genhep(
-        ["train", "launcher=slurm", "trainer.devices=3", "seed=1"], tmp_path, tmp_path, env
+    submitted = run_cli(
+        ["train", "launcher=slurm", "trainer.devices=3", "seed=1"], tmp_path, extra_env=env
     )
     assert submitted.returncode != 0
     assert "sbatch: refused" in submitted.stderr + submitted.stdout
