@@ -15,6 +15,7 @@ from genhep.data.calorimeter.geometry import (
     geometry_for_voxels,
     get_geometry,
 )
+from genhep.data.calorimeter.simulator import ShowerSimulator
 from genhep.data.calorimeter.transforms import (
     TRANSFORMS,
     ConditionalCompose,
@@ -43,8 +44,8 @@ __all__ = [
     "LogIncidentEnergy",
     "Logit",
     "NormalizeByIncident",
+    "ShowerSimulator",
     "layer_energies_to_u",
     "make_calorimeter_transform",
     "u_to_layer_energies",
 ]
-from genhep.data.calorimeter.simulator import ShowerSimulator as ShowerSimulator  # noqa: E402
