@@ -1,0 +1,1 @@
+"""Jet data families: LAGAN-style jet images (:mod:`genhep.data.jets.images`)."""
