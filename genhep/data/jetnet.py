@@ -1,0 +1,400 @@
+"""``data=jetnet``: JetNet particle clouds (Kansal et al. 2106.11535; Zenodo 6975118 / 6975117).
+
+On disk (read unchanged from the public files, one per jet type, in a folder):
+``g.hdf5 q.hdf5 t.hdf5 w.hdf5 z.hdf5`` (30 particles) and ``g150.hdf5 ...`` (150), each with
+
+- ``particle_features`` (N, n, 4) float = ``[etarel, phirel, ptrel, mask]``, zero-padded,
+  particles ordered by pT; ``ptrel >= 0``, ``mask`` in {0, 1};
+- ``jet_features`` (N, 4) float = ``[pt (GeV), eta, mass (GeV), num_particles]``.
+
+What is read follows ``jetnet.datasets.JetNet.getData`` (jetnet 0.2.5): the 150-particle
+files are used when ``num_particles > 30``; particles are cut to the first ``num_particles``;
+``num_particles`` is clipped to ``num_particles``; jet types are concatenated in the order
+g, q, t, w, z (jetnet's ``"all"`` order; for a *subset* jetnet iterates a Python ``set``,
+whose order depends on string hashing, so only single types and "all" are reproducible
+there); padded particles' features are set to zero (``gen_jet_corrections``).
+
+Split: JetNet's default, reproduced exactly (see :meth:`JetNetDataModule.split_indices`):
+``np.random.seed(seed); randperm = np.random.permutation(N)``; cut points
+``(cumsum([0, train, valid, test]) * N).astype(int)``; train / valid / test are consecutive
+slices of ``randperm`` (not sorted, the same order as jetnet's). genhep's ``val`` is jetnet's
+``valid``. Fractions: train = 1 − val_fraction − test_fraction (default 0.7 / 0.15 / 0.15),
+seed = ``split_seed`` (default 42).
+
+Batches: ``x`` (B, n, F) with the chosen ``particle_features`` (default etarel, phirel,
+ptrel), ``mask`` (B, n) bool, and optionally ``cond`` (B, C) with jet features (``pt``/
+``jet_pt``, ``eta``/``jet_eta``, ``mass``/``jet_mass``, ``num_particles``, ``type`` = jet-type
+index in g, q, t, w, z).
+
+Normalisation (``normalisation: standardize``): :class:`MaskedStandardize`, per-feature
+``(x − mean) / std`` with statistics over real particles of the training split; padded
+particles (all features exactly zero in physical units) stay exactly zero in model space, and
+model-space all-zero particles map back to zero. ``none`` trains on the raw features.
+``cond`` is standardised per column (``Standardize``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genhep.data.base import DataSpec, GenerativeDataModule
+from genhep.data.schema import ArraySpec, SchemaError, read_hdf5, write_hdf5
+from genhep.data.transforms import Identity, Standardize, Transform
+from genhep.evaluation.base import Sample
+from genhep.metrics.jet_clouds import jet_mass, jet_pt
+
+JET_TYPES = ("g", "q", "t", "w", "z")
+PARTICLE_FEATURES = ("etarel", "phirel", "ptrel", "mask")
+JET_FEATURES = ("pt", "eta", "mass", "num_particles")
+COND_ALIASES = {
+    "jet_pt": "pt",
+    "jet_eta": "eta",
+    "jet_mass": "mass",
+    "pt": "pt",
+    "eta": "eta",
+    "mass": "mass",
+    "num_particles": "num_particles",
+    "type": "type",
+    "jet_type": "type",
+}
+GENERATE_HINT = "genhep data generate data=jetnet"
+
+
+def jetnet_schema(num_particles: int | None = None) -> list[ArraySpec]:
+    """The arrays of one JetNet file (``num_particles``: 30 or 150; ``None``: any)."""
+    return [
+        ArraySpec(
+            "particle_features",
+            ("N", num_particles, 4),
+            description="[etarel, phirel, ptrel >= 0, mask in {0, 1}] per particle, zero-padded",
+        ),
+        ArraySpec(
+            "jet_features",
+            ("N", 4),
+            description="[pt GeV >= 0, eta, mass GeV, num_particles >= 0] per jet",
+        ),
+    ]
+
+
+def _column_error(path: str, key: str, spec: ArraySpec, problem: str) -> SchemaError:
+    return SchemaError(f"{path}: key '{key}': {problem}; expected {spec.expected()}")
+
+
+def check_jetnet_values(arrays: dict[str, np.ndarray], source: str) -> None:
+    """Column checks the generic schema cannot express (ptrel >= 0, mask in {0, 1}, ...)."""
+    specs = {s.key: s for s in jetnet_schema()}
+    pf, jf = arrays.get("particle_features"), arrays.get("jet_features")
+    if pf is not None:
+        spec = specs["particle_features"]
+        ptrel, mask = pf[..., 2], pf[..., 3]
+        if ptrel.size and ptrel.min() < 0:
+            first = tuple(int(i) for i in np.argwhere(ptrel < 0)[0])
+            raise _column_error(
+                source,
+                "particle_features",
+                spec,
+                f"ptrel (feature 2) is negative ({ptrel[first]!r}) at (jet, particle) {first}",
+            )
+        bad = (mask != 0) & (mask != 1)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise _column_error(
+                source,
+                "particle_features",
+                spec,
+                f"mask (feature 3) holds {mask[first]!r} at (jet, particle) {first}, not 0 or 1",
+            )
+    if jf is not None:
+        spec = specs["jet_features"]
+        for column, name in ((0, "pt"), (3, "num_particles")):
+            values = jf[:, column]
+            if values.size and values.min() < 0:
+                jet = int(np.argmin(values))
+                raise _column_error(
+                    source,
+                    "jet_features",
+                    spec,
+                    f"{name} (column {column}) is negative ({values[jet]!r}) at jet {jet}",
+                )
+
+
+def read_jetnet_file(path: str | os.PathLike[str], num_particles: int | None = None) -> dict:
+    """Both arrays of one JetNet file, validated (file, key and expectation in every error)."""
+    schema = jetnet_schema()
+    arrays = read_hdf5(path, schema)
+    n_file = arrays["particle_features"].shape[1]
+    if num_particles is not None and n_file < num_particles:
+        raise SchemaError(
+            f"{path}: key 'particle_features': has {n_file} particles per jet but "
+            f"data.num_particles = {num_particles}; expected {schema[0].expected()} "
+            f"with at least {num_particles} particles"
+        )
+    check_jetnet_values(arrays, str(path))
+    return arrays
+
+
+def jetnet_split(n: int, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
+    """JetNet's split (``JetNet.getData`` + ``getSplitting``, jetnet 0.2.5), without touching
+    numpy's global random state: ``np.random.seed(seed); np.random.permutation(n)`` is the
+    legacy ``RandomState(seed).permutation(n)``."""
+    if np.sum(fractions) > 1.0:
+        raise ValueError(f"split fractions must sum to <= 1, got {list(fractions)}")
+    randperm = np.random.RandomState(seed).permutation(n)
+    cuts = (np.cumsum(np.insert(np.asarray(fractions, dtype=np.float64), 0, 0)) * n).astype(int)
+    return {
+        split: randperm[cuts[i] : cuts[i + 1]] for i, split in enumerate(("train", "val", "test"))
+    }
+
+
+class MaskedStandardize(Standardize):
+    """Per-feature standardisation of particle clouds that keeps padded particles at zero.
+
+    Fitted over real particles (the mask given to ``fit``). The transforms see no mask, so
+    padding is recognised as in JetNet's files: a particle whose features are all exactly zero
+    is padding, in physical units (``forward``) and in model space (``inverse``). A real
+    particle is never all-zero physically (``ptrel > 0``), so the round trip is exact.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        pad = (x == 0).all(dim=-1, keepdim=True)
+        return torch.where(pad, torch.zeros_like(x), super().forward(x))
+
+    def inverse(self, x: Tensor) -> Tensor:
+        pad = (x == 0).all(dim=-1, keepdim=True)
+        return torch.where(pad, torch.zeros_like(x), super().inverse(x))
+
+
+class JetNetDataModule(GenerativeDataModule):
+    """``data=jetnet``: JetNet clouds read from the public files (see the module docstring).
+
+    Args:
+        path: folder holding the JetNet files (real or generated); ``None``: ``data_dir``.
+        data_dir: genhep's data cache for generated files, used when ``path`` is ``None``.
+        jet_type: ``"g"``, ``"q"``, ``"t"``, ``"w"``, ``"z"``, a list of them, or ``"all"``.
+        num_particles: particles per jet, <= 150 (the 150-particle files above 30).
+        particle_features: features in ``x`` and their order (subset of etarel, phirel, ptrel).
+        cond: ``None`` or jet features for ``cond`` (a name or list; see module docstring).
+        n_events: read at most this many jets per type (first rows, before the split).
+        normalisation: ``standardize`` (:class:`MaskedStandardize`) or ``none``.
+        **kwargs: split and loader settings of :class:`GenerativeDataModule`
+            (``val_fraction``/``test_fraction`` default 0.15/0.15, ``split_seed`` 42).
+    """
+
+    family = "jetnet"
+
+    def __init__(
+        self,
+        path: str | None = None,
+        data_dir: str | None = None,
+        jet_type: str | Sequence[str] = "g",
+        num_particles: int = 30,
+        particle_features: Sequence[str] = ("etarel", "phirel", "ptrel"),
+        cond: str | Sequence[str] | None = None,
+        n_events: int | None = None,
+        normalisation: str = "standardize",
+        **kwargs,
+    ) -> None:
+        if normalisation not in ("standardize", "none"):
+            raise ValueError(
+                f"data.normalisation must be 'standardize' or 'none', got {normalisation!r}"
+            )
+        self.normalisation = normalisation
+        self.cond_names = self._parse_cond(cond)
+        super().__init__(**kwargs)
+        self.path = None if path is None else Path(path)
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self.jet_types = self._parse_jet_types(jet_type)
+        if not 1 <= int(num_particles) <= 150:
+            raise ValueError(f"data.num_particles must be in 1..150, got {num_particles}")
+        self.num_particles = int(num_particles)
+        features = [str(f) for f in particle_features]
+        unknown = [f for f in features if f not in PARTICLE_FEATURES[:3]]
+        if unknown or not features or len(set(features)) != len(features):
+            raise ValueError(
+                f"data.particle_features must be distinct names out of "
+                f"{list(PARTICLE_FEATURES[:3])}, got {features}"
+            )
+        self.particle_features = features
+        self.n_events = n_events
+
+    # -- configuration ---------------------------------------------------------------------
+
+    @staticmethod
+    def _parse_jet_types(jet_type: str | Sequence[str]) -> list[str]:
+        types = (
+            list(JET_TYPES)
+            if jet_type == "all"
+            else [jet_type]
+            if isinstance(jet_type, str)
+            else list(jet_type)
+        )
+        bad = [t for t in types if t not in JET_TYPES]
+        if bad or not types:
+            raise ValueError(
+                f"data.jet_type must be 'all' or out of {list(JET_TYPES)}, got {jet_type!r}"
+            )
+        # jetnet's canonical ("all") order, whatever order the user listed them in
+        return [t for t in JET_TYPES if t in types]
+
+    @staticmethod
+    def _parse_cond(cond: str | Sequence[str] | None) -> list[str]:
+        if cond is None or cond == "none":
+            return []
+        names = [cond] if isinstance(cond, str) else list(cond)
+        bad = [c for c in names if c not in COND_ALIASES]
+        if bad:
+            raise ValueError(
+                f"data.cond: unknown jet features {bad}; choose from {sorted(COND_ALIASES)}"
+            )
+        return [COND_ALIASES[c] for c in names]
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(
+            self.family,
+            (self.num_particles, len(self.particle_features)),
+            cond_dim=len(self.cond_names),
+            has_mask=True,
+        )
+
+    @property
+    def schema(self) -> list[ArraySpec]:
+        return jetnet_schema()
+
+    def file_name(self, jet_type: str) -> str:
+        """JetNet's file name for a jet type: ``g.hdf5`` or ``g150.hdf5`` above 30 particles."""
+        return f"{jet_type}{'150' if self.num_particles > 30 else ''}.hdf5"
+
+    def make_transform(self) -> Transform:
+        return MaskedStandardize() if self.normalisation == "standardize" else Identity()
+
+    def make_cond_transform(self) -> Transform:
+        return Standardize() if self.cond_names else Identity()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _folder(self) -> Path:
+        if self.path is not None:
+            return self.path
+        folder = self.data_dir
+        if folder is None or not all(
+            (folder / self.file_name(t)).is_file() for t in self.jet_types
+        ):
+            try:
+                made = Path(self.generate())
+            except NotImplementedError as err:
+                where = "data.data_dir is not set" if folder is None else f"not found in {folder}"
+                raise FileNotFoundError(
+                    f"JetNet files {[self.file_name(t) for t in self.jet_types]}: {where}. "
+                    f"Point data.path at a folder with the public JetNet files (Zenodo 6975118 "
+                    f"for 30 particles, 6975117 for 150), or make them with "
+                    f"`{GENERATE_HINT}` ({err})"
+                ) from err
+            folder = made if made.is_dir() else made.parent
+        return folder
+
+    def _from_arrays(self, arrays: dict[str, np.ndarray], type_index: int | None) -> Sample:
+        """JetNet file arrays -> genhep sample (``x``, ``mask``, ``cond``) in physical units."""
+        pf = np.asarray(arrays["particle_features"])[:, : self.num_particles]
+        jf = np.asarray(arrays["jet_features"], dtype=np.float64)
+        mask = pf[..., 3] >= 0.5
+        x = np.where(mask[..., None], pf[..., :3], 0.0).astype(np.float32)
+        order = [PARTICLE_FEATURES.index(f) for f in self.particle_features]
+        sample: Sample = {"x": x[..., order], "mask": mask}
+        if self.cond_names:
+            columns = {
+                "pt": jf[:, 0],
+                "eta": jf[:, 1],
+                "mass": jf[:, 2],
+                "num_particles": np.minimum(jf[:, 3], self.num_particles),
+                "type": np.full(len(jf), -1.0 if type_index is None else float(type_index)),
+            }
+            sample["cond"] = np.stack([columns[c] for c in self.cond_names], axis=1).astype(
+                np.float32
+            )
+        return sample
+
+    def load_arrays(self) -> Sample:
+        folder = self._folder()
+        parts = []
+        for jet_type in self.jet_types:
+            path = folder / self.file_name(jet_type)
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"{path}: no such file (JetNet jet type '{jet_type}', "
+                    f"{self.num_particles} particles); make it with `{GENERATE_HINT}`"
+                )
+            arrays = read_jetnet_file(path, self.num_particles)
+            if self.n_events is not None:
+                arrays = {k: v[: self.n_events] for k, v in arrays.items()}
+            parts.append(self._from_arrays(arrays, JET_TYPES.index(jet_type)))
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    def split_indices(self, n: int) -> dict[str, np.ndarray]:
+        """JetNet's split: consecutive slices of ``RandomState(split_seed).permutation(n)``."""
+        fractions = [
+            1.0 - self.val_fraction - self.test_fraction,
+            self.val_fraction,
+            self.test_fraction,
+        ]
+        if fractions[0] <= 0:
+            raise ValueError(
+                f"data.val_fraction + data.test_fraction must leave events for training, "
+                f"got {self.val_fraction} + {self.test_fraction}"
+            )
+        return jetnet_split(n, fractions, self.split_seed)
+
+    def read_samples(self, path: str | os.PathLike[str]) -> Sample:
+        """A JetNet-format file (e.g. samples written by another tool) as a genhep sample.
+
+        ``cond`` column ``type`` is unknown for a single file and set to −1.
+        """
+        return self._from_arrays(read_jetnet_file(path, self.num_particles), None)
+
+    def write_samples(self, path: str | os.PathLike[str], sample: Sample) -> Path:
+        """Write a sample in JetNet's layout.
+
+        ``particle_features`` = [etarel, phirel, ptrel, mask] (masked particles zeroed);
+        ``jet_features`` = [pt, eta, mass, num_particles]: pt and eta from ``cond`` where it
+        holds them, else the jet pT is unknown and the relative values are written (pt = pT of
+        the particle sum in units of the jet pT, eta = 0, mass relative).
+        """
+        missing = [f for f in PARTICLE_FEATURES[:3] if f not in self.particle_features]
+        if missing:
+            raise ValueError(f"writing JetNet files needs all particle features; missing {missing}")
+        x = np.asarray(sample["x"], dtype=np.float64)
+        n_jets, n = x.shape[:2]
+        mask = (
+            np.asarray(sample["mask"]).astype(bool)
+            if "mask" in sample
+            else np.ones((n_jets, n), dtype=bool)
+        )
+        ordered = x[..., [self.particle_features.index(f) for f in PARTICLE_FEATURES[:3]]]
+        ordered = np.where(mask[..., None], ordered, 0.0)
+        ordered[..., 2] = np.clip(ordered[..., 2], 0.0, None)
+        pf = np.concatenate([ordered, mask[..., None]], axis=-1).astype(np.float32)
+        cond = (
+            dict(zip(self.cond_names, np.asarray(sample["cond"]).T, strict=True))
+            if self.cond_names and "cond" in sample
+            else {}
+        )
+        pt = np.asarray(cond["pt"], dtype=np.float64) if "pt" in cond else jet_pt(ordered, mask)
+        eta = np.asarray(cond["eta"], dtype=np.float64) if "eta" in cond else np.zeros(n_jets)
+        mass = jet_mass(ordered, mask, pt if "pt" in cond else None)
+        jf = np.stack([pt, eta, mass, mask.sum(axis=1)], axis=1).astype(np.float32)
+        return write_hdf5(path, {"particle_features": pf, "jet_features": jf}, self.schema)
+
+    def evaluator(self):
+        from genhep.evaluation.jetnet import JetNetEvaluator
+
+        return JetNetEvaluator(
+            particle_features=self.particle_features,
+            jet_type=self.jet_types[0] if len(self.jet_types) == 1 else None,
+            num_particles=self.num_particles,
+        )

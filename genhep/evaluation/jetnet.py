@@ -1,0 +1,234 @@
+"""Evaluator of the JetNet clouds family: MPGAN's metrics (Kansal et al. 2106.11535, 2211.10295).
+
+Samples hold ``x`` (N, n, F) with the family's ``particle_features`` and ``mask`` (N, n);
+jet observables are in units of the jet pT (jetnet's convention, see
+:mod:`genhep.metrics.jet_clouds`).
+
+- ``w1m``: W1 of the relative jet mass; ``w1p``: W1 of the particle features η_rel, φ_rel,
+  pT_rel over real particles, averaged over the three (``w1p_etarel`` ... also reported);
+  ``w1efp``: W1 of the 5 prime n = 4, d = 4 EFPs, averaged over them (needs ``energyflow``).
+  Protocol of ``jetnet.evaluation.w1m/w1p/w1efp`` with MPGAN's settings: ``num_batches`` (5)
+  batches of ``batch_size`` (10,000; jetnet's newer default 50,000 is an option) jets drawn
+  *with replacement* from each sample; value = mean over batches, error = std over batches
+  (ddof = 0). For ``w1p``/``w1efp`` the per-feature means and stds are averaged (the same
+  jets feed every feature, so errors are treated as fully correlated). Real vs real: the same
+  protocol with the second real sample (``reference``) in place of the generated one.
+- ``fpd``/``kpd``: :func:`genhep.metrics.fpd` / :func:`genhep.metrics.kpd` (jetnet's
+  algorithms) on the 36 EFPs with d <= 4 if ``energyflow`` is installed; otherwise on
+  [jet mass, jet pT, per-jet mean and std of η_rel, φ_rel, pT_rel] (logged; not comparable
+  with published numbers). Batch sizes shrink with small samples (min(20k, 0.4 n),
+  min(50k, n) for FPD; min(5k, n) for KPD).
+- ``fpnd``: only through ``jetnet.evaluation.fpnd`` (pretrained ParticleNet) when ``jetnet``
+  and ``torch_geometric`` import, for 30-particle g/q/t jets; otherwise absent, with the
+  reason in :attr:`JetNetEvaluator.skipped` and the log.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from genhep.evaluation.base import Evaluator, Metric, Sample
+from genhep.metrics.frechet import fpd
+from genhep.metrics.jet_clouds import (
+    FPD_EFPSET_ARGS,
+    W1EFP_EFPSET_ARGS,
+    efps,
+    jet_mass,
+    jet_pt,
+    particle_features,
+    particle_moments,
+    w1_batched,
+    w1p_batched,
+)
+from genhep.metrics.kernel import kpd
+from genhep.plotting import histogram_overlay
+
+log = logging.getLogger(__name__)
+
+CLOUD_FEATURES = ("etarel", "phirel", "ptrel")
+LABELS = {
+    "jet_mass": r"jet mass $m / p_\mathrm{T}^\mathrm{jet}$",
+    "jet_pt": r"jet $p_\mathrm{T}$ / $p_\mathrm{T}^\mathrm{jet}$ (particle sum)",
+    "etarel": r"particle $\eta^\mathrm{rel}$",
+    "phirel": r"particle $\phi^\mathrm{rel}$",
+    "ptrel": r"particle $p_\mathrm{T}^\mathrm{rel}$",
+}
+
+
+def energyflow_available() -> bool:
+    return importlib.util.find_spec("energyflow") is not None
+
+
+def fpnd_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("jetnet", "torch_geometric"))
+
+
+class JetNetEvaluator(Evaluator):
+    """MPGAN/jetnet metrics for JetNet clouds (see the module docstring).
+
+    Args:
+        particle_features: names of the ``x`` features, in order.
+        batch_size, num_batches: W1 batch protocol (MPGAN: 10,000 × 5).
+        seed: seeds every random draw.
+        use_efps: ``None`` (if ``energyflow`` is installed), ``True`` or ``False``.
+        efp_jobs: processes for energyflow's batch computation.
+        fpd_kpd: compute FPD and KPD.
+        jet_type, num_particles: for FPND's applicability.
+    """
+
+    def __init__(
+        self,
+        particle_features: Sequence[str] = CLOUD_FEATURES,
+        batch_size: int = 10_000,
+        num_batches: int = 5,
+        seed: int = 42,
+        use_efps: bool | None = None,
+        efp_jobs: int | None = None,
+        fpd_kpd: bool = True,
+        jet_type: str | None = None,
+        num_particles: int = 30,
+    ) -> None:
+        self.particle_features = list(particle_features)
+        self.batch_size, self.num_batches, self.seed = batch_size, num_batches, seed
+        self.use_efps = energyflow_available() if use_efps is None else use_efps
+        self.efp_jobs, self.fpd_kpd = efp_jobs, fpd_kpd
+        self.jet_type, self.num_particles = jet_type, num_particles
+        self.skipped: dict[str, str] = {}
+
+    # -- observables -----------------------------------------------------------------------
+
+    def clouds(self, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+        """``[etarel, phirel, ptrel]`` ``(N, n, 3)`` (padded particles zero) and the mask."""
+        missing = [f for f in CLOUD_FEATURES if f not in self.particle_features]
+        if missing:
+            raise ValueError(f"JetNet metrics need the particle features {missing} in x")
+        x = np.asarray(sample["x"], dtype=np.float64)
+        x = x[..., [self.particle_features.index(f) for f in CLOUD_FEATURES]]
+        mask = (
+            np.asarray(sample["mask"]).astype(bool)
+            if "mask" in sample
+            else np.ones(x.shape[:2], dtype=bool)
+        )
+        return np.where(mask[..., None], x, 0.0), mask
+
+    def observables(self, sample: Sample) -> dict[str, np.ndarray]:
+        """Jet mass and pT (relative) per jet, and the particle features of real particles
+        (flattened over jets, so their length differs from the number of jets)."""
+        x, mask = self.clouds(sample)
+        parts = particle_features(x, mask)
+        out = {"jet_mass": jet_mass(x, mask), "jet_pt": jet_pt(x, mask)}
+        out.update({name: parts[:, i] for i, name in enumerate(CLOUD_FEATURES)})
+        return out
+
+    def distance_features(self, sample: Sample) -> np.ndarray:
+        """Features for FPD/KPD: the 36 d <= 4 EFPs, or the fallback set."""
+        x, mask = self.clouds(sample)
+        if self.use_efps:
+            return efps(x, mask, FPD_EFPSET_ARGS, self.efp_jobs)
+        return np.concatenate(
+            [jet_mass(x, mask)[:, None], jet_pt(x, mask)[:, None], particle_moments(x, mask)],
+            axis=1,
+        )
+
+    # -- scores ----------------------------------------------------------------------------
+
+    def _rng(self, offset: int) -> np.random.Generator:
+        return np.random.default_rng(self.seed + offset)
+
+    def evaluate(self, generated: Sample, real: Sample, reference: Sample) -> dict[str, Metric]:
+        self.skipped = {}
+        gen, gen_mask = self.clouds(generated)
+        true, true_mask = self.clouds(real)
+        ref, ref_mask = self.clouds(reference)
+        kw = {"batch_size": self.batch_size, "num_batches": self.num_batches}
+        metrics: dict[str, Metric] = {}
+
+        masses = [jet_mass(c, m) for c, m in ((gen, gen_mask), (true, true_mask), (ref, ref_mask))]
+        value, error = w1_batched(masses[0], masses[1], seed=self._rng(0), **kw)
+        baseline, _ = w1_batched(masses[2], masses[1], seed=self._rng(1), **kw)
+        metrics["w1m"] = Metric(float(value), float(error), float(baseline))
+
+        p_mean, p_std = w1p_batched(gen, true, gen_mask, true_mask, seed=self._rng(2), **kw)
+        p_base, _ = w1p_batched(ref, true, ref_mask, true_mask, seed=self._rng(3), **kw)
+        metrics["w1p"] = Metric(float(p_mean.mean()), float(p_std.mean()), float(p_base.mean()))
+        for i, name in enumerate(CLOUD_FEATURES):
+            metrics[f"w1p_{name}"] = Metric(float(p_mean[i]), float(p_std[i]), float(p_base[i]))
+
+        if self.use_efps:
+            e = [
+                efps(c, m, W1EFP_EFPSET_ARGS, self.efp_jobs)
+                for c, m in ((gen, gen_mask), (true, true_mask), (ref, ref_mask))
+            ]
+            e_mean, e_std = w1_batched(e[0], e[1], seed=self._rng(4), **kw)
+            e_base, _ = w1_batched(e[2], e[1], seed=self._rng(5), **kw)
+            metrics["w1efp"] = Metric(
+                float(e_mean.mean()), float(e_std.mean()), float(e_base.mean())
+            )
+        else:
+            self.skipped["w1efp"] = "energyflow is not installed (pip install 'genhep[hep]')"
+
+        if self.fpd_kpd:
+            metrics.update(self._fpd_kpd(generated, real, reference))
+
+        reason = self._fpnd_reason(len(gen))
+        if reason is None:
+            metrics["fpnd"] = self._fpnd(gen, true_mask, ref)
+        else:
+            self.skipped["fpnd"] = reason
+        for name, why in self.skipped.items():
+            log.info("JetNet evaluator: %s not computed: %s", name, why)
+        return metrics
+
+    def _fpd_kpd(self, generated: Sample, real: Sample, reference: Sample) -> dict[str, Metric]:
+        if not self.use_efps:
+            log.info(
+                "JetNet evaluator: energyflow is not installed; FPD and KPD use [jet mass, jet pT, "
+                "particle-feature means and stds] instead of the 36 EFPs (not comparable with "
+                "published FPD/KPD values)"
+            )
+        g, r, ref = (self.distance_features(s) for s in (generated, real, reference))
+        n = min(len(g), len(r), len(ref))
+        max_samples = min(50_000, n)
+        min_samples = max(2, min(20_000, (2 * max_samples) // 5))
+        fpd_kw = {"min_samples": min_samples, "max_samples": max_samples, "seed": self.seed}
+        kpd_kw = {"batch_size": min(5_000, n), "seed": self.seed}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="FPD batches", category=RuntimeWarning)
+            f_val, f_err = fpd(r, g, **fpd_kw)
+            f_base, _ = fpd(r, ref, **fpd_kw)
+        k_val, k_err = kpd(r, g, **kpd_kw)
+        k_base, _ = kpd(r, ref, **kpd_kw)
+        return {"fpd": Metric(f_val, f_err, f_base), "kpd": Metric(k_val, k_err, k_base)}
+
+    def _fpnd_reason(self, n_generated: int) -> str | None:
+        if not fpnd_available():
+            return "needs the jetnet package and torch_geometric (pretrained ParticleNet)"
+        if self.num_particles != 30 or self.jet_type not in ("g", "q", "t"):
+            return "FPND is defined only for 30-particle g, q or t jets of a single type"
+        if n_generated < 50_000:
+            return f"FPND needs >= 50,000 generated jets, got {n_generated}"
+        return None
+
+    def _fpnd(self, gen: np.ndarray, true_mask: np.ndarray, ref: np.ndarray) -> Metric:
+        from jetnet.evaluation import fpnd as jetnet_fpnd  # optional dependency
+
+        value = float(jetnet_fpnd(gen.astype(np.float32), self.jet_type, use_tqdm=False))
+        baseline = float(jetnet_fpnd(ref.astype(np.float32), self.jet_type, use_tqdm=False))
+        return Metric(value, float("nan"), baseline)
+
+    # -- figures ---------------------------------------------------------------------------
+
+    def figures(self, generated: Sample, real: Sample) -> dict[str, Figure]:
+        real_obs, gen_obs = self.observables(real), self.observables(generated)
+        return {
+            name: histogram_overlay(
+                {"real": real_obs[name], "generated": gen_obs[name]}, LABELS[name]
+            )
+            for name in real_obs
+        }

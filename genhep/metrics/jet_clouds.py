@@ -1,0 +1,221 @@
+"""Jet observables from particle clouds in JetNet's relative coordinates (pure numpy).
+
+A cloud is ``(N, n, F)`` with the first three features ``[eta_rel, phi_rel, pt_rel]``
+(JetNet's order), ``pt_rel = pT / pT_jet``; ``mask`` ``(N, n)`` marks real particles
+(padded particles are ignored: their features are treated as zero).
+
+Particles are massless, as in ``jetnet.utils.jet_features`` (jetnet 0.2.5), which sums
+``PtEtaPhiMLorentzVector(pt=pt_rel, eta=eta_rel, phi=phi_rel, mass=0)`` over the particles:
+the jet 4-vector is built in the jet frame (jet η = φ = 0), so ``jet_mass`` and ``jet_pt``
+are in units of the jet pT. Mass is invariant under the longitudinal boost and the rotation
+that take the relative coordinates back to the lab and scales with pT, so passing
+``jet_pt`` (GeV) gives the jet mass in GeV exactly (for massless constituents).
+Negative m² (round-off) gives mass 0, as jetnet's ``nan_to_num`` does.
+
+EFPs (:func:`efps`) need the optional ``energyflow`` package (``pip install 'genhep[hep]'``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.stats import wasserstein_distance
+
+# jetnet.utils.efps / jetnet.evaluation.w1efp default: the 5 prime EFPs with n = 4, d = 4.
+W1EFP_EFPSET_ARGS: tuple[tuple[str, int], ...] = (("n==", 4), ("d==", 4), ("p==", 1))
+# jetnet.evaluation.get_fpd_kpd_jet_features: all 36 EFPs with d <= 4 (arXiv:2211.10295).
+FPD_EFPSET_ARGS: tuple[tuple[str, int], ...] = (("d<=", 4),)
+
+ENERGYFLOW_HINT = (
+    "energy flow polynomials need the optional 'energyflow' package: "
+    "pip install 'genhep[hep]' (or pip install energyflow; note that energyflow 1.4 pulls "
+    "'wasserstein', which requires numpy < 2)"
+)
+
+
+def _clouds(clouds: ArrayLike, mask: ArrayLike | None) -> np.ndarray:
+    """``[eta_rel, phi_rel, pt_rel]`` as float64 ``(N, n, 3)`` with padded particles zeroed."""
+    x = np.asarray(clouds, dtype=np.float64)
+    if x.ndim != 3 or x.shape[-1] < 3:
+        raise ValueError(
+            f"clouds must have shape (N, n, >= 3) with features [eta_rel, phi_rel, pt_rel], "
+            f"got {x.shape}"
+        )
+    x = x[..., :3].copy()
+    if mask is not None:
+        m = np.asarray(mask).reshape(x.shape[:2]).astype(bool)
+        x[~m] = 0.0
+    return x
+
+
+def particle_four_vectors(clouds: ArrayLike, mask: ArrayLike | None = None) -> np.ndarray:
+    """Massless particle 4-vectors ``(N, n, 4)`` = ``[E, px, py, pz]`` in units of the jet pT."""
+    x = _clouds(clouds, mask)
+    eta, phi, pt = x[..., 0], x[..., 1], x[..., 2]
+    return np.stack(
+        [pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1
+    )
+
+
+def jet_four_vector(clouds: ArrayLike, mask: ArrayLike | None = None) -> np.ndarray:
+    """Sum of the particle 4-vectors, ``(N, 4)`` = ``[E, px, py, pz]`` in units of the jet pT."""
+    return particle_four_vectors(clouds, mask).sum(axis=1)
+
+
+def _scale(values: np.ndarray, jet_pt: ArrayLike | None) -> np.ndarray:
+    if jet_pt is None:
+        return values
+    return values * np.asarray(jet_pt, dtype=np.float64).reshape(values.shape)
+
+
+def jet_mass(
+    clouds: ArrayLike, mask: ArrayLike | None = None, jet_pt: ArrayLike | None = None
+) -> np.ndarray:
+    """Jet invariant mass ``(N,)``: relative (jetnet's W1M convention), or GeV given ``jet_pt``."""
+    p = jet_four_vector(clouds, mask)
+    m2 = p[:, 0] ** 2 - (p[:, 1:] ** 2).sum(axis=1)
+    return _scale(np.sqrt(np.clip(m2, 0.0, None)), jet_pt)
+
+
+def jet_pt(
+    clouds: ArrayLike, mask: ArrayLike | None = None, jet_pt: ArrayLike | None = None
+) -> np.ndarray:
+    """pT of the summed particles ``(N,)``: relative (≈ 1 below), or GeV given ``jet_pt``."""
+    p = jet_four_vector(clouds, mask)
+    return _scale(np.hypot(p[:, 1], p[:, 2]), jet_pt)
+
+
+def jet_eta(clouds: ArrayLike, mask: ArrayLike | None = None) -> np.ndarray:
+    """Pseudorapidity of the summed particles relative to the jet axis ``(N,)`` (0 where pT = 0)."""
+    p = jet_four_vector(clouds, mask)
+    pt = np.hypot(p[:, 1], p[:, 2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.arcsinh(np.where(pt > 0, p[:, 3] / np.where(pt > 0, pt, 1.0), 0.0))
+    return np.nan_to_num(eta)
+
+
+def particle_features(
+    clouds: ArrayLike, mask: ArrayLike | None = None, exclude_zeros: bool = True
+) -> np.ndarray:
+    """Real particles' ``[eta_rel, phi_rel, pt_rel]``, flattened over jets: ``(M, 3)``.
+
+    As ``jetnet.evaluation.w1p`` (``exclude_zeros=True``): particles that are masked out or
+    whose three features are exactly zero are dropped.
+    """
+    x = np.asarray(clouds, dtype=np.float64)[..., :3]
+    keep = np.ones(x.shape[:2], dtype=bool)
+    if mask is not None:
+        keep &= np.asarray(mask).reshape(x.shape[:2]).astype(bool)
+    if exclude_zeros:
+        keep &= np.linalg.norm(x, axis=2) != 0
+    return x[keep]
+
+
+def particle_moments(clouds: ArrayLike, mask: ArrayLike | None = None) -> np.ndarray:
+    """Per-jet mean and standard deviation of each particle feature over real particles,
+    ``(N, 6)`` = ``[mean eta_rel, mean phi_rel, mean pt_rel, std eta_rel, std phi_rel,
+    std pt_rel]`` (zeros for a jet with no particle)."""
+    x = np.asarray(clouds, dtype=np.float64)[..., :3]
+    m = (
+        np.ones(x.shape[:2], dtype=bool)
+        if mask is None
+        else np.asarray(mask).reshape(x.shape[:2]).astype(bool)
+    )
+    w = m[..., None].astype(np.float64)
+    count = np.maximum(w.sum(axis=1), 1.0)
+    mean = (x * w).sum(axis=1) / count
+    var = (((x - mean[:, None, :]) ** 2) * w).sum(axis=1) / count
+    return np.concatenate([mean, np.sqrt(var)], axis=1)
+
+
+def efps(
+    clouds: ArrayLike,
+    mask: ArrayLike | None = None,
+    efpset_args: tuple | list = W1EFP_EFPSET_ARGS,
+    efp_jobs: int | None = None,
+) -> np.ndarray:
+    """Energy flow polynomials ``(N, n_efps)`` of each jet, as ``jetnet.utils.efps``.
+
+    ``EFPSet(*efpset_args, measure="hadr", beta=1, normed=None, coords="ptyphim")`` (hadronic
+    measure, β = 1, κ = 1) on ``[pt_rel, eta_rel, phi_rel]``; padded particles have zero pT and
+    contribute nothing. Defaults: the W1-EFP set (n = 4, d = 4, prime);
+    :data:`FPD_EFPSET_ARGS` gives the 36 EFPs with d <= 4 used for FPD/KPD.
+
+    Raises:
+        ImportError: ``energyflow`` is not installed (with the install hint).
+    """
+    try:
+        from energyflow import EFPSet
+    except ImportError as err:
+        raise ImportError(ENERGYFLOW_HINT) from err
+    x = _clouds(clouds, mask)
+    efpset = EFPSet(*efpset_args, measure="hadr", beta=1, normed=None, coords="ptyphim")
+    return np.asarray(efpset.batch_compute(x[:, :, [2, 0, 1]], efp_jobs), dtype=np.float64)
+
+
+def w1_batched(
+    u: ArrayLike,
+    v: ArrayLike,
+    batch_size: int = 10_000,
+    num_batches: int = 5,
+    seed: int | np.random.Generator = 42,
+) -> tuple[np.ndarray, np.ndarray]:
+    """MPGAN/jetnet batch protocol for W1 (``jetnet.evaluation.w1m`` / ``w1efp``).
+
+    ``num_batches`` times: draw ``batch_size`` rows of ``u`` and then of ``v`` *with
+    replacement* (``rng.choice``), and compute ``scipy.stats.wasserstein_distance`` per column.
+    Returns (mean, std) over batches per column (``np.std``, ddof = 0, as jetnet); 1-D inputs
+    give 0-d arrays. jetnet draws from an unseeded module-level generator; here the generator
+    is seeded (``seed``) so a result is reproducible.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    scalar = u.ndim == 1
+    u2, v2 = u.reshape(len(u), -1), v.reshape(len(v), -1)
+    if u2.shape[1] != v2.shape[1]:
+        raise ValueError(f"u and v have different numbers of columns: {u.shape} vs {v.shape}")
+    if len(u2) == 0 or len(v2) == 0:
+        raise ValueError(f"w1_batched needs non-empty samples, got {len(u2)} and {len(v2)}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    w1s = []
+    for _ in range(num_batches):
+        a = u2[rng.choice(len(u2), size=batch_size)]
+        b = v2[rng.choice(len(v2), size=batch_size)]
+        w1s.append([wasserstein_distance(a[:, i], b[:, i]) for i in range(u2.shape[1])])
+    w1s = np.asarray(w1s)
+    mean, std = w1s.mean(axis=0), w1s.std(axis=0)
+    return (mean[0], std[0]) if scalar else (mean, std)
+
+
+def w1p_batched(
+    clouds1: ArrayLike,
+    clouds2: ArrayLike,
+    mask1: ArrayLike | None = None,
+    mask2: ArrayLike | None = None,
+    batch_size: int = 10_000,
+    num_batches: int = 5,
+    seed: int | np.random.Generator = 42,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature W1 of particle features, as ``jetnet.evaluation.w1p`` (exclude_zeros=True):
+    each batch draws ``batch_size`` *jets* of each sample with replacement and compares the
+    real particles of those jets. Returns (mean, std) over batches, one entry per feature."""
+    x1 = np.asarray(clouds1, dtype=np.float64)[..., :3]
+    x2 = np.asarray(clouds2, dtype=np.float64)[..., :3]
+    keep1 = np.linalg.norm(x1, axis=2) != 0
+    keep2 = np.linalg.norm(x2, axis=2) != 0
+    if mask1 is not None:
+        keep1 &= np.asarray(mask1).reshape(x1.shape[:2]).astype(bool)
+    if mask2 is not None:
+        keep2 &= np.asarray(mask2).reshape(x2.shape[:2]).astype(bool)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    w1s = []
+    for _ in range(num_batches):
+        r1 = rng.choice(len(x1), size=batch_size)
+        r2 = rng.choice(len(x2), size=batch_size)
+        p1, p2 = x1[r1][keep1[r1]], x2[r2][keep2[r2]]
+        if len(p1) == 0 or len(p2) == 0:
+            w1s.append([np.inf] * 3)
+        else:
+            w1s.append([wasserstein_distance(p1[:, i], p2[:, i]) for i in range(3)])
+    w1s = np.asarray(w1s)
+    return w1s.mean(axis=0), w1s.std(axis=0)
