@@ -137,3 +137,24 @@ def test_unequal_sizes_repeats_and_calibration_options():
     )
     with pytest.raises(ValueError, match="same d"):
         classifier_two_sample_test(real, gen[:, :2])
+
+
+def test_transfer_auc_reflects_what_the_training_sample_taught():
+    from genhep.metrics.classifier import transfer_auc
+
+    rng = np.random.default_rng(5)
+
+    def sample(n, shift):
+        x = np.concatenate([rng.normal(0, 1, (n, 4)), rng.normal(shift, 1, (n, 4))])
+        return x, np.concatenate([np.zeros(n), np.ones(n)])
+
+    test_x, test_y = sample(1500, 1.5)
+    good_x, good_y = sample(1500, 1.5)
+    auc_good, err = transfer_auc(good_x, good_y, test_x, test_y, epochs=20)
+    # the Bayes-optimal AUC for two unit Gaussians 1.5 apart in each of 4 dims
+    from scipy.stats import norm
+
+    optimal = norm.cdf(1.5 * np.sqrt(4) / np.sqrt(2))
+    assert auc_good == pytest.approx(optimal, abs=0.02) and 0 < err < 0.02
+    flipped_auc, _ = transfer_auc(good_x, 1 - good_y, test_x, test_y, epochs=20)
+    assert flipped_auc == pytest.approx(1 - optimal, abs=0.02)

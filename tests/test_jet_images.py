@@ -245,7 +245,7 @@ def sample_of(n, seed):
 
 
 def test_evaluator_real_vs_real_and_scaled_images():
-    evaluator = JetImageEvaluator(n_bootstrap=5)
+    evaluator = JetImageEvaluator(n_bootstrap=5, classifier=False)
     real, reference, fresh = sample_of(300, 10), sample_of(300, 11), sample_of(300, 12)
     same = evaluator.evaluate(fresh, real, reference)
     expected = {"w1_pt", "w1_mass", "w1_tau21", "w1_log_intensity", "mean_image_l1"}
@@ -264,3 +264,19 @@ def test_evaluator_real_vs_real_and_scaled_images():
     figures = evaluator.figures(scaled, real)
     assert {"mean_images", "pt", "mass", "tau21", "intensity"} <= set(figures)
     assert set(evaluator.observables(real)) == {"pt", "mass", "tau21"}
+
+
+def test_classification_test_of_the_sarm_paper():
+    evaluator = JetImageEvaluator(n_bootstrap=10)
+    real, reference, fresh = sample_of(300, 20), sample_of(300, 21), sample_of(300, 22)
+    good = evaluator.evaluate(fresh, real, reference)["auc_classification"]
+    # a classifier trained on Monte Carlo separates two-prong from one-prong images
+    assert good.real_vs_real > 0.9
+    assert good.value == pytest.approx(good.real_vs_real, abs=max(0.03, 3 * good.error))
+    # a "model" whose classes are swapped teaches the classifier the opposite
+    swapped = {**fresh, "cond": fresh["cond"][:, ::-1]}
+    bad = evaluator.evaluate(swapped, real, reference)["auc_classification"]
+    assert bad.value < 0.2
+    assert "auc_classification" not in JetImageEvaluator(classifier=False).evaluate(
+        fresh, real, reference
+    )

@@ -31,6 +31,7 @@ epochs, best validation accuracy); unequal samples are first subsampled to the s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -126,6 +127,89 @@ def _split_indices(
     return perm[n_test + n_val :], perm[n_test : n_test + n_val], perm[:n_test]
 
 
+def fit_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    hidden: tuple[int, ...] = (64, 64),
+    epochs: int = 50,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    patience: int = 5,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Train a binary MLP classifier on ``x`` ``(n, ...)``, labels ``y`` in {0, 1}.
+
+    Early stopping (``patience`` epochs without a lower validation BCE; the best weights are
+    kept) uses ``validation`` = ``(x_val, y_val)`` if given, else a stratified
+    ``val_fraction`` of ``x``. Features are flattened and standardised with the training
+    events' mean and std. Returns a function mapping features to probabilities of label 1.
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    y = np.asarray(y, dtype=np.float64)
+    if validation is None:
+        rng = np.random.default_rng(seed)
+        train_parts, val_parts = [], []
+        for c in (0, 1):
+            idx = rng.permutation(np.flatnonzero(y == c))
+            n_val = int(round(len(idx) * val_fraction))
+            val_parts.append(idx[:n_val])
+            train_parts.append(idx[n_val:])
+        train, val = np.concatenate(train_parts), np.concatenate(val_parts)
+        validation = (x[val], y[val])
+        x, y = x[train], y[train]
+    if min(len(x), len(validation[0])) == 0 or len(np.unique(y)) < 2:
+        raise ValueError(
+            f"samples too small for the split: {len(x)} train, {len(validation[0])} val"
+        )
+
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+
+    def standardised(features: np.ndarray) -> torch.Tensor:
+        flat = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+        return torch.as_tensor((flat - mean) / std, dtype=torch.float32)
+
+    x_tr, y_tr = standardised(x), torch.as_tensor(y, dtype=torch.float32)
+    x_val = standardised(validation[0])
+    y_val = torch.as_tensor(np.asarray(validation[1], dtype=np.float64), dtype=torch.float32)
+    train = np.arange(len(x))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = _mlp(x.shape[1], tuple(hidden))
+        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+        best_loss, best_state, bad_epochs = math.inf, None, 0
+        for _ in range(epochs):
+            model.train()
+            order = torch.randperm(len(train))
+            for start in range(0, len(train), batch_size):
+                batch = order[start : start + batch_size]
+                optimiser.zero_grad()
+                loss = loss_fn(model(x_tr[batch]).squeeze(1), y_tr[batch])
+                loss.backward()
+                optimiser.step()
+            model.eval()
+            with torch.no_grad():
+                val_loss = loss_fn(model(x_val).squeeze(1), y_val).item()
+            if val_loss < best_loss - 1e-6:
+                best_loss, bad_epochs = val_loss, 0
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            else:
+                bad_epochs += 1
+                if bad_epochs >= patience:
+                    break
+    model.load_state_dict(best_state)
+    model.eval()
+
+    def predict(features: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.sigmoid(model(standardised(features)).squeeze(1).double()).numpy()
+
+    return predict
+
+
 def _train_and_score(
     x: np.ndarray,
     y: np.ndarray,
@@ -150,47 +234,41 @@ def _train_and_score(
         raise ValueError(
             f"samples too small for the split: {len(train)} train, {len(val)} val, {len(test)} test"
         )
-
-    mean, std = x[train].mean(axis=0), x[train].std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    xs = torch.as_tensor((x - mean) / std, dtype=torch.float32)
-    ys = torch.as_tensor(y, dtype=torch.float32)
-    x_tr, y_tr = xs[train], ys[train]
-    x_val, y_val = xs[val], ys[val]
-
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = _mlp(x.shape[1], hidden)
-        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-        best_loss, best_state, bad_epochs = math.inf, None, 0
-        for _ in range(epochs):
-            model.train()
-            order = torch.randperm(len(train))
-            for start in range(0, len(train), batch_size):
-                batch = order[start : start + batch_size]
-                optimiser.zero_grad()
-                loss = loss_fn(model(x_tr[batch]).squeeze(1), y_tr[batch])
-                loss.backward()
-                optimiser.step()
-            model.eval()
-            with torch.no_grad():
-                val_loss = loss_fn(model(x_val).squeeze(1), y_val).item()
-            if val_loss < best_loss - 1e-6:
-                best_loss, bad_epochs = val_loss, 0
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-            else:
-                bad_epochs += 1
-                if bad_epochs >= patience:
-                    break
-    model.load_state_dict(best_state)
-    model.eval()
-    with torch.no_grad():
-        p_val = torch.sigmoid(model(x_val).squeeze(1).double()).numpy()
-        p_test = torch.sigmoid(model(xs[test]).squeeze(1).double()).numpy()
+    predict = fit_classifier(
+        x[train], y[train], hidden, epochs, batch_size, lr, patience,
+        seed=seed, validation=(x[val], y[val]),
+    )  # fmt: skip
+    p_test = predict(x[test])
     if calibrate:
-        p_test = IsotonicCalibrator().fit(p_val, y[val]).predict(p_test)
+        p_test = IsotonicCalibrator().fit(predict(x[val]), y[val]).predict(p_test)
     return y[test], p_test
+
+
+def transfer_auc(
+    train_x: ArrayLike,
+    train_y: ArrayLike,
+    test_x: ArrayLike,
+    test_y: ArrayLike,
+    n_bootstrap: int = 100,
+    seed: int = 0,
+    **fit_options,
+) -> tuple[float, float]:
+    """AUC on ``(test_x, test_y)`` of a classifier trained on ``(train_x, train_y)``.
+
+    The SARM paper's classification test: train a signal-vs-background classifier on
+    generated events, test it on Monte Carlo; compare with one trained on Monte Carlo.
+    Error: standard deviation over ``n_bootstrap`` resamples of the test set.
+    """
+    predict = fit_classifier(np.asarray(train_x), np.asarray(train_y), seed=seed, **fit_options)
+    labels, probs = np.asarray(test_y, dtype=np.float64), predict(np.asarray(test_x))
+    auc = roc_auc(labels, probs)
+    rng = np.random.default_rng([seed, 7])
+    boot = []
+    for _ in range(n_bootstrap):
+        idx = rng.choice(len(labels), len(labels))
+        if labels[idx].min() != labels[idx].max():
+            boot.append(roc_auc(labels[idx], probs[idx]))
+    return auc, float(np.std(boot, ddof=1)) if len(boot) > 1 else float("nan")
 
 
 def _auc_jsd(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:

@@ -16,8 +16,12 @@ one-hot ``[background, signal]``. Metrics, each ``value ± error`` with a real-v
 * ``sparsity_diff`` — ``|mean sparsity_gen − mean sparsity_real|`` (fraction of zero pixels),
   error from the two standard errors of the mean.
 
-The classifier test of the SARM paper (W-vs-QCD classifier trained on generated images) is not
-here yet.
+* ``auc_classification`` — the SARM paper's classification test, for two-class data: a
+  W-vs-QCD classifier (MLP on the flattened log(1 + pixel pT) images) trained on the
+  *generated* images with their class labels, tested on the real images; its real-vs-real
+  value is the same classifier trained on the reference (Monte Carlo) images. Error:
+  bootstrap over the test images. Skipped (``classifier=False`` or fewer than
+  ``min_classifier_events`` per class).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from genhep.evaluation.base import Evaluator, Metric, Sample
+from genhep.metrics.classifier import transfer_auc
 from genhep.metrics.jet_images import (
     HALF_WIDTH,
     PITCH,
@@ -66,11 +71,20 @@ class JetImageEvaluator(Evaluator):
 
     Args:
         n_bootstrap: resamples for the errors.
-        seed: seed of the bootstrap.
+        seed: seed of the bootstrap and of the classifier.
+        classifier: run the classification test (two-class data only).
+        min_classifier_events: fewest events per class for the classification test.
     """
 
-    def __init__(self, n_bootstrap: int = 20, seed: int = 1701) -> None:
+    def __init__(
+        self,
+        n_bootstrap: int = 20,
+        seed: int = 1701,
+        classifier: bool = True,
+        min_classifier_events: int = 100,
+    ) -> None:
         self.n_bootstrap, self.seed = n_bootstrap, seed
+        self.classifier, self.min_classifier_events = classifier, min_classifier_events
 
     def observables(self, sample: Sample) -> dict[str, np.ndarray]:
         """Per-event ``pt`` (GeV), ``mass`` (GeV) and ``tau21`` from the pixels."""
@@ -102,11 +116,25 @@ class JetImageEvaluator(Evaluator):
                     metrics[f"w1_{name}_{label}"] = self._w1(
                         picked["gen"], picked["real"], picked["ref"]
                     )
+            if self.classifier and all(
+                min(np.bincount(c, minlength=2)) >= self.min_classifier_events
+                for c in classes.values()
+            ):
+                metrics["auc_classification"] = self._classification(samples, classes)
         logs = {k: np.log(pixel_intensities(s["x"])) for k, s in samples.items()}
         metrics["w1_log_intensity"] = self._w1(logs["gen"], logs["real"], logs["ref"])
         metrics["mean_image_l1"] = self._mean_image_l1(generated, real, reference)
         metrics["sparsity_diff"] = self._sparsity_diff(generated, real, reference)
         return metrics
+
+    def _classification(self, samples: dict[str, Sample], classes: dict[str, np.ndarray]) -> Metric:
+        """Train on generated (and, for the baseline, reference) images; test on real ones."""
+        features = {k: np.log1p(np.asarray(s["x"], dtype=np.float64)) for k, s in samples.items()}
+        options = {"n_bootstrap": self.n_bootstrap, "seed": self.seed}
+        test = (features["real"], classes["real"])
+        value, error = transfer_auc(features["gen"], classes["gen"], *test, **options)
+        baseline, _ = transfer_auc(features["ref"], classes["ref"], *test, **options)
+        return Metric(value, error, baseline)
 
     def _mean_image_l1(self, generated: Sample, real: Sample, reference: Sample) -> Metric:
         gen, true = np.asarray(generated["x"]), np.asarray(real["x"])
