@@ -34,6 +34,7 @@ from benchmarks.common import BackgroundCpu, BenchmarkSkipped, Context, Entry
 REGISTRY: dict[str, str] = {
     "mdn": "benchmarks.bench_mdn",
     "calo_sim": "benchmarks.bench_calo_sim",
+    "pythia": "benchmarks.bench_pythia",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -165,7 +165,7 @@ def test_optional_keys_may_be_absent_and_null_path_says_how_to_make_data(tmp_pat
     path = tmp_path / "minimal.h5"
     write_lagan(path, **{k: None for k in OPTIONAL})
     assert JetImageDataModule(path=str(path)).load_arrays()["x"].shape == (120, 1, 25, 25)
-    with pytest.raises(NotImplementedError, match="genhep data generate data=jet_images"):
+    with pytest.raises(ValueError, match="genhep data generate data=jet_images"):
         JetImageDataModule().load_arrays()
 
 

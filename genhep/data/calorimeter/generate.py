@@ -5,6 +5,10 @@ float64 and ``showers`` ``(N, V)`` float32, both MeV, gzip-compressed, voxels fl
 geometry describes. The file's attributes record the generator configuration (``genhep_config``,
 JSON), its hash (``genhep_key``) and ``n_events``. These are **parametric showers, not Geant4**.
 
+The blocks, part files, merging, process pool, progress bar and cache are the family-independent
+machinery of :mod:`genhep.data.generation`; this module supplies its
+:class:`CaloBlockGenerator`.
+
 **Reproducibility.** Events are made in blocks of :data:`BLOCK_SIZE`; block ``b`` draws its
 incident energies and showers from its own generator seeded by
 ``SeedSequence(seed, spawn_key=(b,))``. A file's content therefore depends only on the
@@ -32,30 +36,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing
 import os
-import shutil
-import sys
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from genhep.data.calorimeter.geometry import geometry_for_voxels
 from genhep.data.calorimeter.schema import calorimeter_schema
 from genhep.data.calorimeter.simulator import DS1_ENERGIES_MEV, ShowerSimulator
+from genhep.data.generation import cached_file, generate_file
 from genhep.data.schema import SchemaError, validate_arrays
 
 __all__ = [
@@ -76,7 +69,6 @@ FORMAT_VERSION = 1
 #: Incident-energy modes: the 15 dataset-1 values, or log-uniform in ``[e_min, e_max]``.
 ENERGY_MODES = ("ds1", "log_uniform")
 
-_PART_COMPRESSION = 1  # gzip level of the temporary part files
 _CHUNK_BYTES = 1 << 20  # target size of one HDF5 chunk of showers
 
 
@@ -178,120 +170,50 @@ def _simulate_block(
     return energies, simulator.simulate(energies, rng)
 
 
-def _events(
-    config: GeneratorConfig, simulator: ShowerSimulator, start: int, stop: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Events ``[start, stop)`` of the configuration's infinite event sequence."""
-    energies, showers = [], []
-    for block in range(start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE + 1):
-        e, x = _simulate_block(config, simulator, block)
-        lo = max(start - block * BLOCK_SIZE, 0)
-        hi = min(stop - block * BLOCK_SIZE, BLOCK_SIZE)
-        energies.append(e[lo:hi])
-        showers.append(x[lo:hi])
-    return np.concatenate(energies)[:, None], np.concatenate(showers)
+class CaloBlockGenerator:
+    """The :class:`~genhep.data.generation.BlockGenerator` of a :class:`GeneratorConfig`."""
+
+    block_size = BLOCK_SIZE
+    label: str
+    name_prefix: str
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        self.config = config
+        sim = _simulator(config)
+        self.n_voxels = sim.geometry.n_voxels
+        self.label = f"showers {sim.geometry.name} {sim.particle}"
+        self.name_prefix = f"calo_{sim.geometry.name}_{sim.particle}"
+        self.layout = {
+            "incident_energies": ((1,), np.float64),
+            "showers": ((self.n_voxels,), np.float32),
+        }
+
+    def config_content(self) -> dict[str, Any]:
+        return self.config.content()
+
+    def simulate_block(self, block: int) -> dict[str, np.ndarray]:
+        energies, showers = _simulate_block(self.config, _simulator(self.config), block)
+        return {"incident_energies": energies[:, None], "showers": showers}
+
+    def file_attrs(self) -> dict[str, Any]:
+        return {"units": "MeV"}
+
+    def validate(self, path: Path, n_events: int) -> None:
+        validate_shower_file(path, self.n_voxels, n_events)
 
 
 _WORKER_SIMULATORS: dict[GeneratorConfig, ShowerSimulator] = {}
 
 
-def _make_part(config: GeneratorConfig, key: str, start: int, stop: int, path: str) -> int:
-    """Simulate events ``[start, stop)`` and write them atomically to the part file ``path``."""
+def _simulator(config: GeneratorConfig) -> ShowerSimulator:
+    """One simulator per configuration and process."""
     simulator = _WORKER_SIMULATORS.get(config)
     if simulator is None:
         simulator = _WORKER_SIMULATORS.setdefault(config, config.simulator())
-    energies, showers = _events(config, simulator, start, stop)
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as handle:
-            opts = {"compression": "gzip", "compression_opts": _PART_COMPRESSION}
-            handle.create_dataset("incident_energies", data=energies, **opts)
-            handle.create_dataset("showers", data=showers, **opts)
-            handle.attrs.update(genhep_key=key, start=start, stop=stop)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return stop - start
-
-
-def _part_ok(path: Path, key: str, start: int, stop: int, n_voxels: int) -> bool:
-    try:
-        with h5py.File(path, "r") as handle:
-            return (
-                handle.attrs.get("genhep_key") == key
-                and int(handle.attrs["start"]) == start
-                and int(handle.attrs["stop"]) == stop
-                and handle["incident_energies"].shape == (stop - start, 1)
-                and handle["showers"].shape == (stop - start, n_voxels)
-            )
-    except (OSError, KeyError, ValueError):
-        return False
+    return simulator
 
 
 # -------------------------------------------------------------------- files
-
-
-def _stored(path: Path) -> tuple[str | None, int]:
-    """(genhep_key, n_events) of an existing output file; (None, 0) when unreadable/foreign."""
-    try:
-        with h5py.File(path, "r") as handle:
-            key = handle.attrs.get("genhep_key")
-            n = int(handle["showers"].shape[0])
-            return (str(key) if key is not None else None), n
-    except (OSError, KeyError, ValueError):
-        return None, 0
-
-
-def _rows_per_chunk(n_voxels: int) -> int:
-    return max(1, _CHUNK_BYTES // (4 * n_voxels))
-
-
-class _ChunkedWriter:
-    """Writes rows in order, one whole HDF5 chunk at a time (same content -> same bytes)."""
-
-    def __init__(self, handle: h5py.File, n: int, n_voxels: int) -> None:
-        self.rows = min(_rows_per_chunk(n_voxels), max(n, 1))
-        opts = {"compression": "gzip", "shuffle": True, "track_times": False}
-        self.energies = handle.create_dataset(
-            "incident_energies", (n, 1), np.float64, chunks=(self.rows, 1), **opts
-        )
-        self.showers = handle.create_dataset(
-            "showers", (n, n_voxels), np.float32, chunks=(self.rows, n_voxels), **opts
-        )
-        self.n, self.written = n, 0
-        self._buffer: list[tuple[np.ndarray, np.ndarray]] = []
-        self._buffered = 0
-
-    def add(self, energies: np.ndarray, showers: np.ndarray) -> None:
-        self._buffer.append((np.asarray(energies, np.float64), np.asarray(showers, np.float32)))
-        self._buffered += len(energies)
-        while self._buffered >= self.rows or (
-            self._buffered and self.written + self._buffered >= self.n
-        ):
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.written >= self.n:
-            raise ValueError(f"more than the declared {self.n} rows")
-        energies = np.concatenate([e for e, _ in self._buffer])
-        showers = np.concatenate([x for _, x in self._buffer])
-        take = min(self.rows, len(energies), self.n - self.written)
-        rows = slice(self.written, self.written + take)
-        self.energies[rows] = energies[:take]
-        self.showers[rows] = showers[:take]
-        self.written += take
-        rest = len(energies) - take
-        self._buffer = [(energies[take:], showers[take:])] if rest else []
-        self._buffered = rest
-
-
-def _read_rows(path: Path, start: int, stop: int, step: int):
-    with h5py.File(path, "r") as handle:
-        for lo in range(start, stop, step):
-            hi = min(lo + step, stop)
-            yield handle["incident_energies"][lo:hi], handle["showers"][lo:hi]
 
 
 def validate_shower_file(
@@ -312,7 +234,7 @@ def validate_shower_file(
             )
         n = int(handle["showers"].shape[0])
         # shapes and dtypes (also of an empty file), then the values slice by slice
-        step = max(1, _rows_per_chunk(n_voxels) * 8)
+        step = max(1, (_CHUNK_BYTES // (4 * n_voxels)) * 8)
         for lo in range(0, max(n, 1), step):
             hi = min(lo + step, n)
             arrays = {s.key: handle[s.key][lo:hi] for s in specs}
@@ -327,48 +249,6 @@ def validate_shower_file(
     if n_events is not None and n != n_events:
         raise SchemaError(f"{path}: holds {n} events, expected {n_events}")
     return n
-
-
-def _merge(
-    path: Path,
-    config: GeneratorConfig,
-    key: str,
-    n_voxels: int,
-    n_events: int,
-    keep_from: Path | None,
-    n_keep: int,
-    parts: Sequence[tuple[int, int, Path]],
-) -> None:
-    """Write ``path`` from the first ``n_keep`` events of ``keep_from`` and the ``parts``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    step = _rows_per_chunk(n_voxels) * 4
-    try:
-        with h5py.File(tmp, "w", track_order=False) as handle:
-            writer = _ChunkedWriter(handle, n_events, n_voxels)
-            if keep_from is not None and n_keep:
-                for energies, showers in _read_rows(keep_from, 0, n_keep, step):
-                    writer.add(energies, showers)
-            for start, stop, part in parts:
-                for energies, showers in _read_rows(part, 0, stop - start, step):
-                    writer.add(energies, showers)
-            if writer.written != n_events:
-                raise RuntimeError(f"{path}: merged {writer.written} events, expected {n_events}")
-            handle.attrs["genhep_key"] = key
-            handle.attrs["genhep_config"] = json.dumps(config.content(), sort_keys=True)
-            handle.attrs["n_events"] = n_events
-            handle.attrs["units"] = "MeV"
-        validate_shower_file(tmp, n_voxels, n_events)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    # fork: workers need no re-import (genhep.data imports torch/Lightning, seconds per process)
-    if sys.platform.startswith("linux"):
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
 
 
 def generate_showers(
@@ -404,73 +284,16 @@ def generate_showers(
         overwrite: replace an existing ``path`` made with another configuration (otherwise
             that is an error). A file of the same configuration is kept and extended or cut.
     """
-    path = Path(path)
-    if n_events < 1:
-        raise ValueError(f"n_events must be >= 1, got {n_events}")
-    if n_workers < 1:
-        raise ValueError(f"n_workers must be >= 1, got {n_workers}")
     config = GeneratorConfig.create(geometry_name, particle, energies, e_min, e_max, seed, params)
-    simulator = config.simulator()
-    key, n_voxels = config.key(), simulator.geometry.n_voxels
-
-    n_keep, keep_from = 0, None
-    if path.exists():
-        stored_key, n_stored = _stored(path)
-        if stored_key == key:
-            if n_stored == n_events:
-                return path
-            n_keep, keep_from = min(n_stored, n_events), path
-        elif not overwrite:
-            raise FileExistsError(
-                f"{path} exists and was not made with this configuration (stored key "
-                f"{stored_key}, wanted {key[:12]}...); pass overwrite=True or another path"
-            )
-
-    chunk = max(BLOCK_SIZE, math.ceil(chunk_size / BLOCK_SIZE) * BLOCK_SIZE)
-    parts_dir = path.with_name(f".{path.name}.parts")
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    tasks: list[tuple[int, int, Path]] = []
-    first = n_keep // chunk
-    for k in range(first, math.ceil(n_events / chunk)):
-        start, stop = max(k * chunk, n_keep), min((k + 1) * chunk, n_events)
-        if start < stop:
-            tasks.append((start, stop, parts_dir / f"part_{start:012d}_{stop:012d}.h5"))
-    todo = [t for t in tasks if not _part_ok(t[2], key, t[0], t[1], n_voxels)]
-
-    columns = (
-        TextColumn(f"showers {simulator.geometry.name} {simulator.particle}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+    return generate_file(
+        path,
+        CaloBlockGenerator(config),
+        n_events,
+        chunk_size=chunk_size,
+        n_workers=n_workers,
+        progress=progress,
+        overwrite=overwrite,
     )
-    with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task("generate", total=n_events)
-        bar.advance(task, n_events - sum(stop - start for start, stop, _ in todo))
-        if n_workers == 1 or len(todo) <= 1:
-            _WORKER_SIMULATORS.setdefault(config, simulator)
-            for start, stop, part in todo:
-                bar.advance(task, _make_part(config, key, start, stop, str(part)))
-        else:
-            workers = min(n_workers, len(todo))
-            with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
-                pending = {
-                    pool.submit(_make_part, config, key, start, stop, str(part))
-                    for start, stop, part in todo
-                }
-                try:
-                    while pending:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            bar.advance(task, future.result())
-                except BaseException:
-                    for future in pending:
-                        future.cancel()
-                    raise
-
-    _merge(path, config, key, n_voxels, n_events, keep_from, n_keep, tasks)
-    shutil.rmtree(parts_dir, ignore_errors=True)
-    return path
 
 
 def cached_dataset(data_dir: str | os.PathLike[str], config: Mapping[str, Any]) -> Path:
@@ -511,22 +334,11 @@ def cached_dataset(data_dir: str | os.PathLike[str], config: Mapping[str, Any]) 
         options.get("seed", 0),
         options.get("params"),
     )
-    path = Path(data_dir) / generator.file_name()
-    stored_key, n_stored = _stored(path) if path.exists() else (None, 0)
-    if stored_key == generator.key() and n_stored >= n_events:
-        return path
-    return generate_showers(
-        path,
-        geometry,
-        generator.particle,
+    return cached_file(
+        data_dir,
+        CaloBlockGenerator(generator),
         n_events,
-        generator.energies,
-        generator.e_min,
-        generator.e_max,
-        generator.seed,
         chunk_size=int(options.get("chunk_size", 1000)),
         n_workers=int(options.get("n_workers", 1)),
-        params=dict(generator.params),
         progress=bool(options.get("progress", True)),
-        overwrite=True,
     )

@@ -292,13 +292,37 @@ class JetImageDataModule(GenerativeDataModule):
             path = self.generate()
         except NotImplementedError as err:
             raise NotImplementedError(
-                "data.path is null and the jet-image Monte Carlo generator is not available "
-                "yet: set data.path to a LAGAN-format HDF5 file (e.g. the public "
-                f"{LAGAN_FILENAME}, Zenodo record 269622), or make one with "
-                "`genhep data generate data=jet_images` once the Pythia generator "
-                "(genhep/data/jets/pythia_images.py) is in"
+                "data.path is null and the jet-image Monte Carlo generator is not available: "
+                "set data.path to a LAGAN-format HDF5 file (e.g. the public "
+                f"{LAGAN_FILENAME}, Zenodo record 269622), or install the hep extra "
+                "(pip install -e '.[hep]') for `genhep data generate data=jet_images`"
             ) from err
         return self.read_samples(path, self.n_events)
+
+    def generate(self) -> Path:
+        """Pythia 8 + FastJet jet images (LAGAN recipe) for ``data.generator``, cached under
+        ``data.data_dir`` (:mod:`genhep.data.jets.pythia_images`; needs the ``hep`` extra).
+
+        ``data.classes`` picks the processes (``both``: alternating signal and background
+        blocks); ``data.generator`` holds ``n_events`` (default ``data.n_events``, else
+        10000), ``seed``, the physics settings and ``chunk_size``, ``n_workers`` (default: all
+        cores), ``progress``. The file is named by a hash of the configuration: a rerun reuses
+        it, a larger ``n_events`` extends it.
+        """
+        if self.data_dir is None:
+            raise ValueError(
+                "data.path is null and data.data_dir is null: set data.path to a LAGAN-format "
+                f"file (e.g. the public {LAGAN_FILENAME}) or data.data_dir, where "
+                "`genhep data generate data=jet_images` makes one"
+            )
+        try:
+            from genhep.data.jets.pythia_images import cached_jet_images
+        except ImportError as err:  # pragma: no cover - the module itself imports no extra
+            raise NotImplementedError(f"the jet-image generator is unavailable: {err}") from err
+        config = dict(self.generator)
+        if config.get("n_events") is None:
+            config["n_events"] = self.n_events or 10_000
+        return cached_jet_images(self.data_dir, config, self.classes)
 
     def read_samples(self, path: str | os.PathLike[str], n_events: int | None = None) -> Sample:
         """``{"x": (N, 1, S, S) GeV[, "cond": (N, 2) one-hot]}`` (float64) from a LAGAN-format
