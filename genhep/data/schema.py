@@ -9,7 +9,8 @@ file, the key and what was expected.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,44 @@ def validate_arrays(
     return sizes
 
 
+@contextmanager
+def open_hdf5(path: str | os.PathLike[str], specs: Sequence[ArraySpec]) -> Iterator[h5py.File]:
+    """Open an HDF5 file after checking its keys, shapes and dtypes against ``specs``.
+
+    Nothing is read but the metadata, so a wrong file fails at once however large it is;
+    the values (NaN, ranges) are the caller's to check with :func:`validate_arrays` on what
+    it reads.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        SchemaError: not HDF5, a key is missing or a group, or a shape or dtype is wrong.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise SchemaError(f"{path}: not a readable HDF5 file ({err})") from err
+    with handle:
+        sizes: dict[str, int] = {}
+        for spec in specs:
+            if spec.key not in handle:
+                if spec.required:
+                    raise SchemaError(
+                        f"{path}: missing key '{spec.key}'; expected {spec.expected()}. "
+                        f"Keys present: {sorted(handle.keys())}"
+                    )
+                continue
+            dataset = handle[spec.key]
+            if not isinstance(dataset, h5py.Dataset):
+                raise _fail(str(path), spec.key, "is a group, not a dataset", spec)
+            _check_shape(dataset.shape, spec, sizes, str(path))
+            if dataset.dtype.kind not in spec.dtype_kinds:
+                raise _fail(str(path), spec.key, f"has dtype {dataset.dtype}", spec)
+        yield handle
+
+
 def read_hdf5(
     path: str | os.PathLike[str], specs: Sequence[ArraySpec], keys: Sequence[str] | None = None
 ) -> dict[str, np.ndarray]:
@@ -146,29 +185,9 @@ def read_hdf5(
         FileNotFoundError: the file does not exist.
         SchemaError: a key is missing or has the wrong shape, dtype or values.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
     wanted = [s for s in specs if keys is None or s.key in keys]
-    arrays: dict[str, np.ndarray] = {}
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as err:
-        raise SchemaError(f"{path}: not a readable HDF5 file ({err})") from err
-    with handle:
-        for spec in wanted:
-            if spec.key in handle:
-                dataset = handle[spec.key]
-                if not isinstance(dataset, h5py.Dataset):
-                    raise _fail(str(path), spec.key, "is a group, not a dataset", spec)
-                arrays[spec.key] = dataset[()]
-        present = sorted(handle.keys())
-    missing = [s for s in wanted if s.required and s.key not in arrays]
-    if missing:
-        raise SchemaError(
-            f"{path}: missing key '{missing[0].key}'; expected {missing[0].expected()}. "
-            f"Keys present: {present}"
-        )
+    with open_hdf5(path, wanted) as handle:
+        arrays = {s.key: handle[s.key][()] for s in wanted if s.key in handle}
     validate_arrays(arrays, wanted, source=str(path))
     return arrays
 

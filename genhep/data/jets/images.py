@@ -39,7 +39,7 @@ import numpy as np
 from genhep.data.base import DataSpec, GenerativeDataModule
 from genhep.data.jets.image_evaluator import CLASS_NAMES, JetImageEvaluator
 from genhep.data.jets.image_transforms import INTENSITY_TRANSFORMS, make_image_transform
-from genhep.data.schema import ArraySpec, SchemaError, validate_arrays, write_hdf5
+from genhep.data.schema import ArraySpec, SchemaError, open_hdf5, validate_arrays, write_hdf5
 from genhep.data.transforms import Transform
 from genhep.evaluation.base import Sample
 from genhep.metrics.jet_images import (
@@ -169,38 +169,9 @@ def read_jet_images(
     """
     if classes not in CLASSES:
         raise ValueError(f"data.classes must be one of {CLASSES}, got {classes!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
     specs = lagan_schema()
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as err:
-        raise SchemaError(f"{path}: not a readable HDF5 file ({err})") from err
-    with handle:
-        present = sorted(handle.keys())
-        for spec in specs:
-            if spec.key not in handle:
-                if spec.required:
-                    raise SchemaError(
-                        f"{path}: missing key '{spec.key}'; expected {spec.expected()}. "
-                        f"Keys present: {present}"
-                    )
-            elif not isinstance(handle[spec.key], h5py.Dataset):
-                raise SchemaError(f"{path}: key '{spec.key}': is a group, not a dataset")
-        # shapes first (cheap), so that a wrong shape is reported before anything is read
-        shapes = {s.key: handle[s.key].shape for s in specs if s.key in handle}
-        for spec in specs:
-            if spec.key in shapes:
-                empty = np.empty((0,) + shapes[spec.key][1:], dtype=handle[spec.key].dtype)
-                validate_arrays({spec.key: empty}, [spec], source=str(path))
-        n_image = shapes["image"][0]
-        for spec in specs:
-            if spec.key in shapes and shapes[spec.key][0] != n_image:
-                raise SchemaError(
-                    f"{path}: key '{spec.key}': axis 0 has size {shapes[spec.key][0]}, but "
-                    f"'image' holds {n_image} events; expected {spec.expected()}"
-                )
+    with open_hdf5(path, specs) as handle:
+        present = [s.key for s in specs if s.key in handle]
         signal = handle["signal"][()]
         validate_arrays({"signal": signal}, [specs[1]], source=str(path))
         labels = np.unique(signal)
@@ -210,7 +181,7 @@ def read_jet_images(
                 f"{specs[1].expected()} with values 0 or 1"
             )
         index = _select(signal, classes, n_events)
-        arrays = {k: _read_rows(handle[k], index) for k in shapes if k != "signal"}
+        arrays = {k: _read_rows(handle[k], index) for k in present if k != "signal"}
         arrays["signal"] = signal[index]
     validate_arrays(arrays, specs, source=str(path))
     return arrays
