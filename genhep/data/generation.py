@@ -62,6 +62,7 @@ __all__ = [
     "BlockGenerator",
     "block_seed",
     "cached_file",
+    "cached_path",
     "config_key",
     "generate_file",
     "stored_key",
@@ -358,6 +359,21 @@ def cached_file(
     """``<data_dir>/<name_prefix>_<hash[:12]>.h5`` holding at least ``n_events`` events of
     ``generator``, made (or extended) only when needed."""
     path = Path(data_dir) / f"{generator.name_prefix}_{config_key(generator)[:12]}.h5"
+    return cached_path(path, generator, n_events, chunk_size, n_workers, progress)
+
+
+def cached_path(
+    path: str | os.PathLike[str],
+    generator: BlockGenerator,
+    n_events: int,
+    chunk_size: int = 1000,
+    n_workers: int = 1,
+    progress: bool = True,
+) -> Path:
+    """``path`` holding at least ``n_events`` events of ``generator``: reused untouched when it
+    does (same configuration key), else made, extended or replaced. For caches whose file
+    names are fixed by a public format (e.g. JetNet's ``g.hdf5`` in a hash-named folder)."""
+    path = Path(path)
     old_key, n_stored = (
         stored_key(path, next(iter(generator.layout))) if path.exists() else (None, 0)
     )

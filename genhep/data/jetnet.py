@@ -174,8 +174,12 @@ class JetNetDataModule(GenerativeDataModule):
     """``data=jetnet``: JetNet clouds read from the public files (see the module docstring).
 
     Args:
-        path: folder holding the JetNet files (real or generated); ``None``: ``data_dir``.
+        path: folder holding the JetNet files (real or generated); ``None``: ``data_dir``
+            when it holds them, else the Monte Carlo generator (:meth:`generate`).
         data_dir: genhep's data cache for generated files, used when ``path`` is ``None``.
+        generator: options of the Monte Carlo generator
+            (:mod:`genhep.data.jets.pythia_jetnet`); ``None`` disables generation (missing
+            files are then an error pointing at ``genhep data generate data=jetnet``).
         jet_type: ``"g"``, ``"q"``, ``"t"``, ``"w"``, ``"z"``, a list of them, or ``"all"``.
         num_particles: particles per jet, <= 150 (the 150-particle files above 30).
         particle_features: features in ``x`` and their order (subset of etarel, phirel, ptrel).
@@ -198,6 +202,7 @@ class JetNetDataModule(GenerativeDataModule):
         cond: str | Sequence[str] | None = None,
         n_events: int | None = None,
         normalisation: str = "standardize",
+        generator: dict | None = None,
         **kwargs,
     ) -> None:
         if normalisation not in ("standardize", "none"):
@@ -222,6 +227,7 @@ class JetNetDataModule(GenerativeDataModule):
             )
         self.particle_features = features
         self.n_events = n_events
+        self.generator = None if generator is None else dict(generator)
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -298,6 +304,35 @@ class JetNetDataModule(GenerativeDataModule):
                 ) from err
             folder = made if made.is_dir() else made.parent
         return folder
+
+    def generate(self) -> Path:
+        """Pythia 8 + FastJet JetNet clouds of ``data.jet_type`` for ``data.generator``, in a
+        folder ``<data.data_dir>/jetnet<n>_<hash>/`` holding ``g.hdf5`` etc. (JetNet's names;
+        :mod:`genhep.data.jets.pythia_jetnet`; needs the ``hep`` extra); returns the folder.
+
+        ``data.generator`` holds ``n_events`` per jet type (default ``data.n_events``, else
+        10000), ``seed``, the physics settings and ``chunk_size``, ``n_workers`` (default: all
+        cores), ``progress``; ``num_particles`` is 150 when ``data.num_particles > 30``,
+        else 30. A rerun reuses the files, a larger ``n_events`` extends them.
+        """
+        if self.generator is None:
+            raise NotImplementedError("data.generator is null (generation disabled)")
+        if self.data_dir is None:
+            raise NotImplementedError("data.data_dir is null: nowhere to write generated files")
+        try:
+            import fastjet  # noqa: F401
+            import pythia8mc  # noqa: F401
+        except ImportError as err:
+            raise NotImplementedError(
+                f"the JetNet generator needs the hep extra (pip install -e '.[hep]'): {err}"
+            ) from err
+        from genhep.data.jets.pythia_jetnet import cached_jetnet
+
+        config = dict(self.generator)
+        if config.get("n_events") is None:
+            config["n_events"] = self.n_events or 10_000
+        config["num_particles"] = 150 if self.num_particles > 30 else 30
+        return cached_jetnet(self.data_dir, config, self.jet_types)
 
     def _from_arrays(self, arrays: dict[str, np.ndarray], type_index: int | None) -> Sample:
         """JetNet file arrays -> genhep sample (``x``, ``mask``, ``cond``) in physical units."""

@@ -7,6 +7,9 @@
 * :func:`visible_final_state`: the final-state particles of the event a detector could see --
   ``isFinal() and isVisible()``, i.e. neutrinos (and other invisible particles, e.g. a
   neutralino) are excluded -- as ``(n, 4)`` float64 ``[px, py, pz, E]`` GeV.
+* :func:`hard_process`: the outgoing particles of the hard process (Pythia's ``process``
+  record, ``|status|`` 22 = intermediate resonances such as t, W, Z; 23 = outgoing partons and
+  resonance decay products) as id, status, pT, η, φ arrays -- what jets are matched to.
 * :func:`cluster`: inclusive anti-kt jets (FastJet classic bindings), pT-ordered.
 * :func:`trim`: trimming (Krohn, Thaler, Wang 0912.1342): the jet's constituents are
   reclustered with kt, ``R_sub`` = :data:`TRIM_RSUB` (0.2), and subjets with
@@ -37,6 +40,7 @@ __all__ = [
     "Jet",
     "cluster",
     "four_vector_kinematics",
+    "hard_process",
     "make_pythia",
     "nsubjettiness",
     "trim",
@@ -81,6 +85,24 @@ def visible_final_state(event) -> np.ndarray:
     """``(n, 4)`` ``[px, py, pz, E]`` of the event's visible final-state particles."""
     rows = [(p.px(), p.py(), p.pz(), p.e()) for p in event if p.isFinal() and p.isVisible()]
     return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def hard_process(process) -> dict[str, np.ndarray]:
+    """``id``, ``status`` (absolute), ``pt``, ``eta``, ``phi`` of the particles of Pythia's
+    ``process`` record with ``|status|`` 22 or 23 (see the module docstring)."""
+    rows = [
+        (p.id(), abs(p.status()), p.pT(), p.eta(), p.phi())
+        for p in process
+        if abs(p.status()) in (22, 23)
+    ]
+    array = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+    return {
+        "id": array[:, 0].astype(int),
+        "status": array[:, 1].astype(int),
+        "pt": array[:, 2],
+        "eta": array[:, 3],
+        "phi": array[:, 4],
+    }
 
 
 def four_vector_kinematics(p: np.ndarray) -> dict[str, np.ndarray]:
