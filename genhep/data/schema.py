@@ -158,15 +158,14 @@ def open_hdf5(path: str | os.PathLike[str], specs: Sequence[ArraySpec]) -> Itera
     except OSError as err:
         raise SchemaError(f"{path}: not a readable HDF5 file ({err})") from err
     with handle:
+        missing = [s for s in specs if s.required and s.key not in handle]
+        if missing:  # reported first: the most basic mismatch
+            raise SchemaError(
+                f"{path}: missing key '{missing[0].key}'; expected {missing[0].expected()}. "
+                f"Keys present: {sorted(handle.keys())}"
+            )
         sizes: dict[str, int] = {}
-        for spec in specs:
-            if spec.key not in handle:
-                if spec.required:
-                    raise SchemaError(
-                        f"{path}: missing key '{spec.key}'; expected {spec.expected()}. "
-                        f"Keys present: {sorted(handle.keys())}"
-                    )
-                continue
+        for spec in (s for s in specs if s.key in handle):
             dataset = handle[spec.key]
             if not isinstance(dataset, h5py.Dataset):
                 raise _fail(str(path), spec.key, "is a group, not a dataset", spec)
