@@ -63,4 +63,36 @@ def benchmarks(ctx: Context) -> list[Entry]:
                 params={**params, "unit": "kept jets per second"},
             )
         )
+    entries += _jetnet(ctx)
+    return entries
+
+
+def _jetnet(ctx: Context) -> list[Entry]:
+    """JetNet clouds: kept (matched) jets/s per jet type, one block of jets per call,
+    Pythia's start-up included (as in a generation job: one Pythia per block)."""
+    from genhep.data.jets.pythia_jetnet import JetNetGenerator
+
+    entries = []
+    for jet_type in ("t",) if ctx.quick else ("g", "q", "t", "w", "z"):
+        generator = JetNetGenerator(jet_type, seed=0, block_size=5 if ctx.quick else 50)
+        blocks = iter(range(10**6))
+        timing = ctx.measure(lambda g=generator, b=blocks: g.simulate_block(next(b)), device="cpu")
+        params = {
+            "jet_type": jet_type,
+            "num_particles": generator.settings["num_particles"],
+            "baseline": "monte_carlo (Pythia 8 + FastJet, JetNet clouds)",
+            "processes": 1,
+            "unit": "kept jets per second",
+        }
+        entries.append(
+            ctx.entry(
+                NAME,
+                f"jetnet_{jet_type}_kept_jets",
+                "events_per_s",
+                timing,
+                generator.block_size,
+                device="cpu",
+                params=params,
+            )  # fmt: skip
+        )
     return entries
