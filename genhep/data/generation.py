@@ -65,6 +65,7 @@ __all__ = [
     "cached_path",
     "config_key",
     "generate_file",
+    "split_run_options",
     "stored_key",
 ]
 
@@ -346,6 +347,26 @@ def generate_file(
     _merge(path, generator, key, n_events, keep_from, n_keep, tasks)
     shutil.rmtree(parts_dir, ignore_errors=True)
     return path
+
+
+#: Generator options that change how a file is made, not what it holds.
+RUN_OPTIONS = ("n_events", "chunk_size", "n_workers", "progress")
+
+
+def split_run_options(
+    config: Mapping[str, Any], chunk_size: int = 200
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a generator config into its content settings and the keyword arguments of
+    :func:`cached_file` / :func:`cached_path` (``n_events`` default 10000, ``n_workers``
+    default every core, ``progress`` default on)."""
+    settings = dict(config)
+    run = {k: settings.pop(k) for k in RUN_OPTIONS if k in settings}
+    return settings, {
+        "n_events": int(run.get("n_events") or 10_000),
+        "chunk_size": int(run.get("chunk_size") or chunk_size),
+        "n_workers": int(run.get("n_workers") or os.cpu_count() or 1),
+        "progress": bool(run.get("progress", True)),
+    }
 
 
 def cached_file(

@@ -61,7 +61,13 @@ from typing import Any
 
 import numpy as np
 
-from genhep.data.generation import block_seed, cached_file, generate_file
+from genhep.data.generation import (
+    RUN_OPTIONS,
+    block_seed,
+    cached_file,
+    generate_file,
+    split_run_options,
+)
 from genhep.data.jets.pythia import (
     TRIM_FCUT,
     TRIM_RSUB,
@@ -103,8 +109,6 @@ DEFAULTS: dict[str, Any] = {
     "mass_max": 100.0,
     "block_size": 50,
 }
-#: Options that do not change the content.
-RUN_OPTIONS = ("n_events", "chunk_size", "n_workers", "progress")
 #: A block gives up after this many generated events per requested jet.
 MAX_EVENTS_PER_JET = 2000
 
@@ -303,12 +307,6 @@ class JetImageGenerator:
         }
 
 
-def _split(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    options = dict(config)
-    run = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
-    return options, run
-
-
 def generate_jet_images(
     path: str | os.PathLike[str],
     n_events: int,
@@ -330,14 +328,6 @@ def cached_jet_images(
 ) -> Path:
     """The cached file of ``config`` (``n_events``, ``seed``, :data:`DEFAULTS` keys and the
     content-neutral ``chunk_size``, ``n_workers``, ``progress``) under ``data_dir``."""
-    settings, run = _split(config)
+    settings, run = split_run_options(config)
     seed = settings.pop("seed", 0)
-    generator = JetImageGenerator(classes, seed, **settings)
-    return cached_file(
-        data_dir,
-        generator,
-        int(run.get("n_events") or 10_000),
-        chunk_size=int(run.get("chunk_size") or 200),
-        n_workers=int(run.get("n_workers") or os.cpu_count() or 1),
-        progress=bool(run.get("progress", True)),
-    )
+    return cached_file(data_dir, JetImageGenerator(classes, seed, **settings), **run)

@@ -68,7 +68,7 @@ from typing import Any
 
 import numpy as np
 
-from genhep.data.generation import cached_path, generate_file
+from genhep.data.generation import RUN_OPTIONS, cached_path, generate_file, split_run_options
 from genhep.data.jets.pythia import (
     cluster,
     four_vector_kinematics,
@@ -132,7 +132,6 @@ DEFAULTS: dict[str, Any] = {
 }
 _INTEGER = ("num_particles", "block_size")
 #: Options that do not change the content.
-RUN_OPTIONS = ("n_events", "chunk_size", "n_workers", "progress")
 #: A block gives up after this many generated events per requested jet.
 MAX_EVENTS_PER_JET = 200
 
@@ -319,8 +318,7 @@ def cached_jetnet(
     ``config["n_events"]`` jets each, made when needed. ``config``: ``n_events`` (default
     10000), ``seed``, :data:`DEFAULTS` keys and the content-neutral ``chunk_size``,
     ``n_workers`` (default: all cores), ``progress``."""
-    settings = dict(config)
-    run = {k: settings.pop(k) for k in RUN_OPTIONS if k in settings}
+    settings, run = split_run_options(config)
     seed = int(settings.pop("seed", 0) or 0)
     folder = jetnet_folder(data_dir, seed, **settings)
     for jet_type in jet_types:
@@ -328,9 +326,6 @@ def cached_jetnet(
         cached_path(
             folder / jetnet_file_name(jet_type, generator.settings["num_particles"]),
             generator,
-            int(run.get("n_events") or 10_000),
-            chunk_size=int(run.get("chunk_size") or 200),
-            n_workers=int(run.get("n_workers") or os.cpu_count() or 1),
-            progress=bool(run.get("progress", True)),
+            **run,
         )
     return folder
