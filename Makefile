@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(EXTRAS)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-full bench lint format clean
+.PHONY: help venv run test test-full test-jetnet bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ test: $(STAMP)  ## the default test suite (no slow tests)
 
 test-full: $(STAMP)  ## every test, slow ones included
 	$(BIN)/pytest -m "" $(PYTEST_ARGS)
+
+test-jetnet:  ## genhep against the jetnet package (own .venv-jetnet: jetnet needs numpy < 2)
+	$(MAKE) test VENV=.venv-jetnet EXTRAS=dev,hep,jetnet \
+		PYTEST_ARGS="tests/test_jetnet_reference.py tests/test_frechet_kernel.py $(PYTEST_ARGS)"
 
 bench: $(STAMP)  ## speed benchmarks -> benchmarks/results/*.json
 	$(BIN)/python -m benchmarks.run

@@ -35,6 +35,7 @@ REGISTRY: dict[str, str] = {
     "mdn": "benchmarks.bench_mdn",
     "calo_sim": "benchmarks.bench_calo_sim",
     "pythia": "benchmarks.bench_pythia",
+    "evaluators": "benchmarks.bench_evaluators",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

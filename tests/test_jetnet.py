@@ -6,38 +6,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from jetnet_files import N_PART, make_jets, write_file
 
 from genhep.data.jetnet import JetNetDataModule, MaskedStandardize
 from genhep.data.schema import SchemaError
 from genhep.evaluation.jetnet import JetNetEvaluator
 from genhep.metrics.jet_clouds import efps, jet_mass, jet_pt, particle_features
-
-N_PART = 30
-
-
-def make_jets(n: int, seed: int, n_part: int = N_PART) -> tuple[np.ndarray, np.ndarray]:
-    """Physically consistent JetNet-format arrays: varying particle counts, zero padding,
-    pT-ordered particles, jet_features mass = relative mass × jet pT."""
-    rng = np.random.default_rng(seed)
-    pf = np.zeros((n, n_part, 4), dtype=np.float32)
-    counts = rng.integers(3, n_part + 1, n)
-    for i, k in enumerate(counts):
-        pt = np.sort(rng.dirichlet(np.ones(k)))[::-1] * rng.uniform(0.9, 1.0)
-        pf[i, :k, 0] = rng.normal(0, 0.1, k)
-        pf[i, :k, 1] = rng.normal(0, 0.1, k)
-        pf[i, :k, 2] = pt
-        pf[i, :k, 3] = 1.0
-    jet_pt_gev = rng.uniform(900, 1100, n)
-    mass = jet_mass(pf[..., :3], pf[..., 3] > 0) * jet_pt_gev
-    jf = np.stack([jet_pt_gev, rng.normal(0, 1, n), mass, counts], axis=1).astype(np.float32)
-    return pf, jf
-
-
-def write_file(path, pf, jf):
-    with h5py.File(path, "w") as f:
-        f.create_dataset("particle_features", data=pf)
-        f.create_dataset("jet_features", data=jf)
-    return path
 
 
 @pytest.fixture
@@ -49,16 +23,13 @@ def jetnet_dir(tmp_path):
 
 def jetnet_reference_split(length, split, split_fraction=(0.7, 0.15, 0.15), seed=42):
     """jetnet 0.2.5 ``JetNet.getData`` + ``datasets.utils.getSplitting``, re-implemented
-    line by line (github.com/jet-net/JetNet, jetnet/datasets/jetnet.py and utils.py)."""
+    line by line from the installed package (the package itself is compared in
+    tests/test_jetnet_reference.py where it is installed)."""
     splits = ["train", "valid", "test"]
     cuts = (np.cumsum(np.insert(split_fraction, 0, 0)) * length).astype(int)
     lcut, rcut = cuts[splits.index(split)], cuts[splits.index(split) + 1]
-    state = np.random.get_state()
-    try:
-        np.random.seed(seed)
-        randperm = np.random.permutation(length)  # noqa: NPY002 (jetnet's own call)
-    finally:
-        np.random.set_state(state)
+    rng = np.random.default_rng(seed)
+    randperm = rng.permutation(length)
     return randperm[lcut:rcut]
 
 
@@ -232,7 +203,7 @@ def test_efps_need_energyflow_or_match_jet_count():
     try:
         import energyflow  # noqa: F401
     except ImportError:
-        with pytest.raises(ImportError, match="genhep\\[hep\\]"):
+        with pytest.raises(ImportError, match="genhep\\[efp\\]"):
             efps(pf[..., :3], pf[..., 3])
     else:
         assert efps(pf[..., :3], pf[..., 3]).shape == (5, 5)

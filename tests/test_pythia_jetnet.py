@@ -134,3 +134,24 @@ def test_physics_of_top_gluon_and_quark_jets(tmp_path):
     for arrays in (top, gluon, quark):
         total = arrays["particle_features"][..., 2].sum(axis=1)
         assert np.all(total <= 1.01) and np.mean(total <= 1 + 1e-6) > 0.8
+
+
+def test_underlying_event_switch_is_a_pythia_setting_and_part_of_the_cache_key(tmp_path):
+    from genhep.data.jets.pythia_jetnet import JetNetGenerator
+
+    assert "PartonLevel:MPI = off" not in JetNetGenerator("w").pythia_settings()
+    assert "PartonLevel:MPI = off" in JetNetGenerator("w", underlying_event=False).pythia_settings()
+    assert jetnet_folder(tmp_path) != jetnet_folder(tmp_path, underlying_event=False)
+
+
+@pytest.mark.slow
+def test_w_jet_mass_peaks_at_the_w_mass_without_the_underlying_event(tmp_path):
+    # the underlying event (on by default, as in JetNet) adds ~10 GeV at pT ~ 1 TeV, R = 0.8
+    common = {"seed": 12, "n_workers": os.cpu_count() or 1, "progress": False, "block_size": 25}
+    median = {}
+    for ue in (True, False):
+        path = tmp_path / f"w_{ue}.hdf5"
+        jets = generate_jetnet(path, 200, "w", underlying_event=ue, **common)
+        median[ue] = np.median(read_jetnet_file(jets)["jet_features"][:, 2])
+    assert 75 < median[False] < 90, median
+    assert median[True] > median[False] + 3, median

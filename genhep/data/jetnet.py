@@ -15,7 +15,7 @@ whose order depends on string hashing, so only single types and "all" are reprod
 there); padded particles' features are set to zero (``gen_jet_corrections``).
 
 Split: JetNet's default, reproduced exactly (see :meth:`JetNetDataModule.split_indices`):
-``np.random.seed(seed); randperm = np.random.permutation(N)``; cut points
+``randperm = np.random.default_rng(seed).permutation(N)`` (jetnet 0.2.5); cut points
 ``(cumsum([0, train, valid, test]) * N).astype(int)``; train / valid / test are consecutive
 slices of ``randperm`` (not sorted, the same order as jetnet's). genhep's ``val`` is jetnet's
 ``valid``. Fractions: train = 1 − val_fraction − test_fraction (default 0.7 / 0.15 / 0.15),
@@ -140,12 +140,12 @@ def read_jetnet_file(path: str | os.PathLike[str], num_particles: int | None = N
 
 
 def jetnet_split(n: int, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
-    """JetNet's split (``JetNet.getData`` + ``getSplitting``, jetnet 0.2.5), without touching
-    numpy's global random state: ``np.random.seed(seed); np.random.permutation(n)`` is the
-    legacy ``RandomState(seed).permutation(n)``."""
+    """JetNet's split (``JetNet.getData`` + ``getSplitting``, jetnet 0.2.5): consecutive
+    slices of ``np.random.default_rng(seed).permutation(n)`` (checked against jetnet in
+    tests/test_jetnet_reference.py)."""
     if np.sum(fractions) > 1.0:
         raise ValueError(f"split fractions must sum to <= 1, got {list(fractions)}")
-    randperm = np.random.RandomState(seed).permutation(n)
+    randperm = np.random.default_rng(seed).permutation(n)
     cuts = (np.cumsum(np.insert(np.asarray(fractions, dtype=np.float64), 0, 0)) * n).astype(int)
     return {
         split: randperm[cuts[i] : cuts[i + 1]] for i, split in enumerate(("train", "val", "test"))
@@ -372,7 +372,7 @@ class JetNetDataModule(GenerativeDataModule):
         return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
     def split_indices(self, n: int) -> dict[str, np.ndarray]:
-        """JetNet's split: consecutive slices of ``RandomState(split_seed).permutation(n)``."""
+        """JetNet's split: consecutive slices of ``default_rng(split_seed).permutation(n)``."""
         fractions = [
             1.0 - self.val_fraction - self.test_fraction,
             self.val_fraction,

@@ -171,7 +171,7 @@ class JetNetEvaluator(Evaluator):
                 float(e_mean.mean()), float(e_std.mean()), float(e_base.mean())
             )
         else:
-            self.skipped["w1efp"] = "energyflow is not installed (pip install 'genhep[hep]')"
+            self.skipped["w1efp"] = "energyflow is not installed (pip install 'genhep[efp]')"
 
         if self.fpd_kpd:
             metrics.update(self._fpd_kpd(generated, real, reference))

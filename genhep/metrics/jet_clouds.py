@@ -12,7 +12,7 @@ that take the relative coordinates back to the lab and scales with pT, so passin
 ``jet_pt`` (GeV) gives the jet mass in GeV exactly (for massless constituents).
 Negative m² (round-off) gives mass 0, as jetnet's ``nan_to_num`` does.
 
-EFPs (:func:`efps`) need the optional ``energyflow`` package (``pip install 'genhep[hep]'``).
+EFPs (:func:`efps`) need the optional ``energyflow`` package (``pip install 'genhep[efp]'``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ FPD_EFPSET_ARGS: tuple[tuple[str, int], ...] = (("d<=", 4),)
 
 ENERGYFLOW_HINT = (
     "energy flow polynomials need the optional 'energyflow' package: "
-    "pip install 'genhep[hep]' (or pip install energyflow; note that energyflow 1.4 pulls "
+    "pip install 'genhep[efp]' (or pip install energyflow; note that energyflow 1.4 pulls "
     "'wasserstein', which requires numpy < 2)"
 )
 

@@ -26,6 +26,11 @@ The recipe of JetNet (Kansal et al. 2106.11535), written in JetNet's layout
   The hard-process particles are read from Pythia's ``process`` record
   (:func:`~genhep.data.jets.pythia.hard_process`: ``|status|`` 22 for t/W/Z, 23 for outgoing
   partons), by ``|id|`` and status.
+* **Underlying event**: on (``underlying_event``; Pythia's default Monash 2013 tune with
+  multiparton interactions), as in JetNet ("including the contribution from the underlying
+  event"). At pT ≈ 1 TeV and R = 0.8 it adds ~10 GeV to the jet mass: seen here (60 jets,
+  seed 3) W jets' median mass 94 GeV with it, 82 GeV with ``underlying_event=false``
+  (``PartonLevel:MPI = off``), 81 GeV without ISR too; top jets 188 / 179 / 175 GeV.
 * **Jets**: visible final-state particles (no neutrinos) clustered anti-kt R = 0.8
   (``jet_radius``), jets above ``jet_pt_min`` = 200 GeV considered; a jet is kept when
   |η_jet| < **2.5** (``eta_max``, the tracker acceptance) and a hard-process particle of the
@@ -129,8 +134,10 @@ DEFAULTS: dict[str, Any] = {
     "match_radius": 0.4,
     "num_particles": 30,
     "block_size": 50,
+    "underlying_event": True,
 }
 _INTEGER = ("num_particles", "block_size")
+_BOOLEAN = ("underlying_event",)
 #: Options that do not change the content.
 #: A block gives up after this many generated events per requested jet.
 MAX_EVENTS_PER_JET = 200
@@ -153,12 +160,16 @@ def _settings(settings: Mapping[str, Any]) -> dict[str, Any]:
             f"unknown JetNet generator options {sorted(unknown)}; known: "
             f"{sorted([*DEFAULTS, 'seed', 'jet_types', *RUN_OPTIONS])}"
         )
-    out = {k: (int(v) if k in _INTEGER else float(v)) for k, v in {**DEFAULTS, **settings}.items()}
+    out = {k: _setting_type(k)(v) for k, v in {**DEFAULTS, **settings}.items()}
     if out["block_size"] < 1:
         raise ValueError("block_size must be >= 1")
     if not 1 <= out["num_particles"] <= 150:
         raise ValueError(f"num_particles must be in 1..150, got {out['num_particles']}")
     return out
+
+
+def _setting_type(key: str) -> type:
+    return int if key in _INTEGER else bool if key in _BOOLEAN else float
 
 
 class JetNetGenerator:
@@ -230,6 +241,7 @@ class JetNetGenerator:
             *PROCESSES[self.jet_type],
             f"PhaseSpace:pTHatMin = {s['pthat_min']}",
             f"PhaseSpace:pTHatMax = {s['pthat_max']}",
+            *(() if s["underlying_event"] else ("PartonLevel:MPI = off",)),
         )
 
     def targets(self, process) -> dict[str, np.ndarray]:
