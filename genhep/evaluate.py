@@ -242,6 +242,7 @@ def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         n_samples=len(real["x"]),
         speed=speed,
         scores=scores,
+        monte_carlo=datamodule.monte_carlo_speed(),
     )
     record.update(
         command="evaluate",
@@ -293,6 +294,7 @@ def evaluate_samples(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         n_samples=n_samples,
         speed=None,
         scores=scores,
+        monte_carlo=datamodule.monte_carlo_speed(),
     )
     record.update(
         command="evaluate",

@@ -118,8 +118,13 @@ def results_record(
     n_samples: int,
     speed: SamplingSpeed | None,
     scores: Scores,
+    monte_carlo: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``results.json`` record (DESIGN.md, "Result files"); no speed for sample files."""
+    """The ``results.json`` record (DESIGN.md, "Result files"); no speed for sample files.
+
+    ``monte_carlo``: the speed of the Monte Carlo that made the real data, when genhep made
+    it (:meth:`~genhep.data.base.GenerativeDataModule.monte_carlo_speed`).
+    """
     return {
         "model": model,
         "data": data,
@@ -132,6 +137,7 @@ def results_record(
         "n_samples": n_samples,
         "device": None if speed is None else speed.device,
         "sampling": None if speed is None else speed.to_dict(),
+        "monte_carlo": monte_carlo,
         "metrics": {name: metric.to_dict() for name, metric in scores.metrics.items()},
         "figures": None if scores.figure_dir is None else str(scores.figure_dir),
     }
@@ -231,6 +237,7 @@ class EvaluationCallback(pl.Callback):
             n_samples=len(real["x"]),
             speed=speed,
             scores=scores,
+            monte_carlo=datamodule.monte_carlo_speed(),
         )
         results["evaluation_seconds"] = time.perf_counter() - began
         atomic_write_json(self.output_dir / "results.json", results)

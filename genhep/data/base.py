@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from genhep.data.generation import generation_speed
 from genhep.data.schema import ArraySpec, read_hdf5, write_hdf5
 from genhep.data.transforms import Identity, Transform
 from genhep.evaluation.base import Evaluator, Sample
@@ -176,6 +177,8 @@ class GenerativeDataModule(pl.LightningDataModule):
         self.cond_transform = self.make_cond_transform()
         self.physical: dict[str, Sample] = {}
         self.datasets: dict[str, DictDataset] = {}
+        #: the files ``load_arrays`` read (families that read files fill it)
+        self.source_files: list[Path] = []
 
     # -- what a family provides -------------------------------------------------------
 
@@ -235,6 +238,12 @@ class GenerativeDataModule(pl.LightningDataModule):
             f"data family '{self.family}' has no generator (its events are made in memory "
             "or read from data.path)"
         )
+
+    def monte_carlo_speed(self) -> dict[str, Any] | None:
+        """How fast genhep's Monte Carlo made the data read (events per CPU-second, one core;
+        :func:`genhep.data.generation.generation_speed`), or ``None`` (public files, data
+        made in memory)."""
+        return generation_speed(self.source_files) if self.source_files else None
 
     def split_indices(self, n: int) -> dict[str, np.ndarray]:
         """Train/val/test indices; families with a canonical split override this."""

@@ -28,6 +28,10 @@ into the output (temporary file + rename), the result is validated, and the part
 An interrupted run leaves its finished parts; a rerun with the same configuration reuses them.
 Asking an existing file for more events keeps its events and makes only the rest.
 
+**Speed.** Each part records the CPU seconds it took; the merged file gets a sidecar
+``<file>.speed.json`` (events, CPU seconds, generator) -- the Monte Carlo row of speed
+comparisons (:func:`generation_speed`: events per CPU-second, one core).
+
 **Cache.** :func:`cached_file` names the file ``<name_prefix>_<hash[:12]>.h5`` under a data
 directory and reuses it when it holds at least the requested number of events (untouched: same
 mtime); a file with more events than asked is returned as it is.
@@ -42,6 +46,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -57,6 +62,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from genhep.utils.io import atomic_write_json
 
 __all__ = [
     "BlockGenerator",
@@ -121,8 +128,11 @@ def _events(generator: BlockGenerator, start: int, stop: int) -> dict[str, np.nd
 
 
 def _make_part(generator: BlockGenerator, key: str, start: int, stop: int, path: str) -> int:
-    """Make events ``[start, stop)`` and write them atomically to the part file ``path``."""
+    """Make events ``[start, stop)`` and write them atomically to the part file ``path``
+    (with the CPU seconds they took, attribute ``cpu_seconds``)."""
+    began = time.process_time()
     arrays = _events(generator, start, stop)
+    cpu_seconds = time.process_time() - began
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
@@ -130,7 +140,7 @@ def _make_part(generator: BlockGenerator, key: str, start: int, stop: int, path:
             opts = {"compression": "gzip", "compression_opts": _PART_COMPRESSION}
             for name, array in arrays.items():
                 handle.create_dataset(name, data=array, **opts)
-            handle.attrs.update(genhep_key=key, start=start, stop=stop)
+            handle.attrs.update(genhep_key=key, start=start, stop=stop, cpu_seconds=cpu_seconds)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -251,10 +261,70 @@ def _merge(
             for name, value in generator.file_attrs().items():
                 handle.attrs[name] = value
         generator.validate(tmp, n_events)
+        cpu = _cpu_seconds(path if keep_from else None, n_keep, [part for _, _, part in parts])
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    record = None if cpu is None else {"events": n_events, "cpu_seconds": cpu}
+    if record is not None:
+        record["generator"] = generator.config_content().get("generator", generator.label)
+        atomic_write_json(speed_file(path), record)
+    else:
+        speed_file(path).unlink(missing_ok=True)
+
+
+def speed_file(path: str | os.PathLike[str]) -> Path:
+    """``<file>.speed.json``: the CPU time that made a generated file (kept beside it, so
+    the file's bytes depend on its content only)."""
+    path = Path(path)
+    return path.with_name(path.name + ".speed.json")
+
+
+def _cpu_seconds(keep_from: Path | None, n_keep: int, parts: Sequence[Path]) -> float | None:
+    """CPU seconds that made a merged file: its parts' plus the kept events' share of the
+    old file's (``None`` if any piece did not record it)."""
+    total = 0.0
+    for part in parts:
+        with h5py.File(part, "r") as handle:
+            if "cpu_seconds" not in handle.attrs:
+                return None
+            total += float(handle.attrs["cpu_seconds"])
+    if keep_from is not None and n_keep:
+        old = _read_speed(keep_from)
+        if old is None:
+            return None
+        total += old["cpu_seconds"] * n_keep / old["events"]
+    return total
+
+
+def _read_speed(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    try:
+        record = json.loads(speed_file(path).read_text())
+        return record if float(record["cpu_seconds"]) > 0 and int(record["events"]) > 0 else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def generation_speed(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any] | None:
+    """The Monte Carlo speed of genhep-generated files: events per CPU-second (one core)
+    over all of them, and what made them; ``None`` if any file lacks its
+    :func:`speed_file` (files genhep did not generate, or made before speeds were recorded).
+
+    Returns ``{"samples_per_s", "cores": 1, "events", "cpu_seconds", "source"}``.
+    """
+    records = [_read_speed(path) for path in paths]
+    if not records or any(r is None for r in records):
+        return None
+    events = sum(int(r["events"]) for r in records)
+    seconds = sum(float(r["cpu_seconds"]) for r in records)
+    return {
+        "samples_per_s": events / seconds,
+        "cores": 1,
+        "events": events,
+        "cpu_seconds": seconds,
+        "source": "; ".join(dict.fromkeys(str(r.get("generator", "")) for r in records)),
+    }
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:

@@ -357,7 +357,7 @@ class JetNetDataModule(GenerativeDataModule):
 
     def load_arrays(self) -> Sample:
         folder = self._folder()
-        parts = []
+        parts, self.source_files = [], []
         for jet_type in self.jet_types:
             path = folder / self.file_name(jet_type)
             if not path.is_file():
@@ -366,6 +366,7 @@ class JetNetDataModule(GenerativeDataModule):
                     f"{self.num_particles} particles); make it with `{GENERATE_HINT}`"
                 )
             arrays = read_jetnet_file(path, self.num_particles)
+            self.source_files.append(path)
             if self.n_events is not None:
                 arrays = {k: v[: self.n_events] for k, v in arrays.items()}
             parts.append(self._from_arrays(arrays, JET_TYPES.index(jet_type)))

@@ -182,7 +182,9 @@ class CalorimeterDataModule(GenerativeDataModule):
         return calorimeter_schema(self.geometry)
 
     def load_arrays(self) -> Sample:
-        return self.read_samples(self.path or self.generate(), self.n_events)
+        path = self.path or self.generate()
+        self.source_files = [Path(path)]
+        return self.read_samples(path, self.n_events)
 
     def read_samples(self, path: str | os.PathLike[str], n_events: int | None = None) -> Sample:
         """``{"x": showers, "cond": incident_energies}`` (MeV, float64) from a file in the

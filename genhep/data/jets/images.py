@@ -258,6 +258,7 @@ class JetImageDataModule(GenerativeDataModule):
 
     def load_arrays(self) -> Sample:
         if self.path is not None:
+            self.source_files = [self.path]
             return self.read_samples(self.path, self.n_events)
         try:
             path = self.generate()
@@ -268,6 +269,7 @@ class JetImageDataModule(GenerativeDataModule):
                 f"{LAGAN_FILENAME}, Zenodo record 269622), or install the hep extra "
                 "(pip install -e '.[hep]') for `genhep data generate data=jet_images`"
             ) from err
+        self.source_files = [path]
         return self.read_samples(path, self.n_events)
 
     def generate(self) -> Path:
