@@ -16,12 +16,33 @@ from genhep.report import (
     error_decimals,
     format_measurement,
     format_rate,
+    load_reference,
     make_report,
+    reference_names,
 )
 
 from conftest import run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_config(overrides: list[str], **changes: object) -> dict[str, object]:
+    """A run's composed config, as Hydra saves it: the defaults, the overrides applied
+    (``a.b=c`` sets ``{"a": {"b": c}}``), then ``changes`` (dotted keys)."""
+    config: dict[str, object] = {
+        "seed": 42,
+        "label": None,
+        "report": {"reference": None, "columns": None, "average_over": []},
+    }
+    settings = [o.lstrip("+") for o in overrides if "=" in o and not o.startswith("hydra.")]
+    pairs = [(k, yaml.safe_load(v)) for k, v in (o.split("=", 1) for o in settings)]
+    for key, value in [*pairs, *changes.items()]:
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return config
 
 
 def write_run(
@@ -32,10 +53,15 @@ def write_run(
     data: str = "gaussian_mixture",
     split: str = "test",
     observables: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    config: dict[str, object] | None = None,
+    monte_carlo: dict[str, object] | None = None,
 ) -> Path:
-    """A run directory as the evaluation callback leaves it (no training)."""
+    """A run directory as the evaluation callback leaves it (no training); ``config``
+    defaults to :func:`run_config` of the overrides."""
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    config = run_config(overrides) if config is None else config
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     results = {
         "model": "mdn",
         "data": data,
@@ -48,6 +74,8 @@ def write_run(
             name: {"value": v, "error": e, "real_vs_real": r} for name, (v, e, r) in metrics.items()
         },
     }
+    if monte_carlo is not None:
+        results["monte_carlo"] = monte_carlo
     (folder / "results.json").write_text(json.dumps(results))
     if observables:
         arrays = {f"generated/{k}": g for k, (g, _) in observables.items()}
@@ -293,6 +321,286 @@ def test_cli_report_of_a_real_two_job_sweep(tmp_path, capsys):
     assert header[0] == "run" and header[-1] == "samples/s" and "w1_mean" in header
     assert all("±" in cell for cell in rows[0][1:-1])
     assert "| model.n_components=3 |" in capsys.readouterr().out
+    # the two jobs' saved configs differ in the swept key only: averaging over it merges them
+    report = make_report(
+        [sweep], out=tmp_path / "averaged", figures=False, average_over=["model.n_components"]
+    )
+    assert [row.n for row in report.rows] == [2] and report.warnings == []
     observables = np.load(sweep / "0" / "observables" / "test.npz").files
     names = sorted(k.split("/", 1)[1] for k in observables if k.startswith("generated/"))
     assert names and sorted(p.stem for p in (sweep / "figures").glob("*.png")) == names
+
+
+# --------------------------------------------------------------------------- config-driven
+
+PAPER_COLUMNS = ["w1_pt_signal", "w1_pt_background", "w1_mass_signal", "w1_mass_background"]
+MC = {"samples_per_s": 40.0, "cores": 16, "source": "Pythia 8.317 + FastJet 3.4"}
+
+
+def image_metrics(shift: float) -> dict[str, tuple[float, float, float | None]]:
+    """The metrics a jet-image run writes, the classification test first (as results.json)."""
+    metrics = {"auc_classification": (0.6 + shift, 0.01, 0.5), "w1_tau21": (0.02, 0.001, 0.01)}
+    for i, name in enumerate(PAPER_COLUMNS):
+        metrics[name] = (1.0 + i + shift, 0.05, 0.3)
+    return metrics
+
+
+def write_image_run(folder: Path, label: str, shift: float, **config: object) -> Path:
+    """A jet-image run labelled ``label`` in its config (``config``: more dotted settings)."""
+    overrides = [f"model={label.split()[0].lower()}", f"trainer.max_epochs={int(shift * 10)}"]
+    return write_run(
+        folder,
+        overrides,
+        image_metrics(shift),
+        samples_per_s=1000.0 * (1 + shift),
+        data="jet_images",
+        config=run_config(overrides, label=label, **config),
+        monte_carlo=MC,
+    )
+
+
+def test_label_from_the_config(tmp_path):
+    write_run(
+        tmp_path / "0",
+        ["model=sarm"],
+        {"w1": (1.0, 0.1, 0.5)},
+        config=run_config(["model=sarm"], label="SARM-2 (D+D)"),
+    )
+    write_run(tmp_path / "1", ["model=lagan"], {"w1": (2.0, 0.1, 0.5)})
+    # an interpolation in the label is resolved against the run's config
+    config = run_config(
+        ["model=pixelcnn"], label="${network.name}++", **{"network.name": "PixelCNN"}
+    )
+    write_run(tmp_path / "2", ["model=pixelcnn"], {"w1": (3.0, 0.1, 0.5)}, config=config)
+    # equal labels stay apart by their folders
+    for job in (3, 4):
+        config = run_config([f"seed={job}"], label="LAGAN")
+        write_run(tmp_path / str(job), [f"seed={job}"], {"w1": (2.0, 0.1, 0.5)}, config=config)
+    report = make_report([tmp_path], figures=False)
+    assert [r.label for r in report.runs] == [
+        "SARM-2 (D+D)",
+        "model=lagan",
+        "PixelCNN++",
+        "LAGAN [3]",
+        "LAGAN [4]",
+    ]
+    rows = table_lines((tmp_path / "report.md").read_text())[2:]
+    assert rows[0][:2] == ["SARM-2 (D+D)", "1.00 ± 0.10"]
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    """LAGAN and SARM-2 (D+D) runs whose configs name the packaged reference and columns."""
+    report = {"report.reference": "sarm_prd2021", "report.columns": PAPER_COLUMNS}
+    write_image_run(tmp_path / "0", "LAGAN", 0.0, **report)
+    write_image_run(tmp_path / "1", "SARM-2 (D+D)", 0.1, **report)
+    return tmp_path
+
+
+def test_paper_layout_from_the_configs(images, capsys):
+    command([str(images), "--no-figures"])
+    captured = capsys.readouterr()
+    markdown = (images / "report.md").read_text()
+    assert "Other metrics" in captured.out and "Generation speed" in captured.out
+    # the main table: the configs' columns in their order, each paper row under ours
+    main = markdown.split("### ")[0]
+    header, _, *rows = table_lines(main)
+    assert header == ["run", *PAPER_COLUMNS]
+    assert rows == [
+        ["LAGAN", "1.000 ± 0.050", "2.000 ± 0.050", "3.000 ± 0.050", "4.000 ± 0.050"],
+        ["LAGAN (reference)", "3.15", "3.29", "1.45", "1.39"],
+        ["SARM-2 (D+D)", "1.100 ± 0.050", "2.100 ± 0.050", "3.100 ± 0.050", "4.100 ± 0.050"],
+        ["SARM-2 (D+D) (reference)", "1.44", "1.66", "0.94", "0.92"],
+        ["real vs real", "0.300", "0.300", "0.300", "0.300"],
+    ]
+    assert "rows '… (reference)': Lu, Collado, Whiteson, Baldi" in main
+    # the classification test and the rest in the second table, in results.json order
+    other = markdown.split("### Other metrics")[1].split("### ")[0]
+    header, _, *rows = table_lines(other)
+    assert header == ["run", "auc_classification", "w1_tau21"]
+    assert [r[0] for r in rows] == ["LAGAN", "SARM-2 (D+D)", "real vs real"]
+    assert rows[1][1] == "0.700 ± 0.010"
+    # the whole paper table too
+    assert "### Reference: Lu, Collado, Whiteson, Baldi, Phys. Rev. D 103, 036012" in markdown
+    assert "| SARM-1 (D+C) | 2.33 | 2.46 | 1.07 | 1.54 |" in markdown
+    assert "warning" not in captured.err
+
+
+def test_columns_option_wins_over_the_configs(images):
+    make_report([images], figures=False, columns=["w1_mass_signal", "auc_classification"])
+    header = table_lines((images / "report.md").read_text())[0]
+    assert header == ["run", "w1_mass_signal", "auc_classification"]
+    other = (images / "report.md").read_text().split("### Other metrics")[1]
+    assert table_lines(other)[0] == [
+        "run",
+        "w1_tau21",
+        "w1_pt_signal",
+        "w1_pt_background",
+        "w1_mass_background",
+    ]
+
+
+def test_reference_option_wins_and_disagreement_warns(images, tmp_path, capsys):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"source": "my notes", "rows": {"LAGAN": {"w1_tau21": 9.0}}}))
+    report = make_report([images], reference=mine, figures=False)
+    assert report.reference is not None and report.reference.source == "my notes"
+    assert ["LAGAN (reference)", "—", "9"] in table_lines((images / "report.md").read_text())
+    # a packaged name on the command line
+    assert make_report([images], reference="sarm_orders", figures=False).reference.rows["row-wise"][
+        "w1_pt"
+    ] == (3.06, 0.30)
+    # runs whose configs disagree: no reference, a warning naming both
+    write_image_run(images / "2", "SARM-1 (D+D)", 0.2, **{"report.reference": "sarm_orders"})
+    command([str(images), "--no-figures"])
+    captured = capsys.readouterr()
+    assert "configs disagree on report.reference" in captured.err
+    assert '"sarm_prd2021"' in captured.err and '"sarm_orders"' in captured.err
+    assert "Reference:" not in (images / "report.md").read_text()
+    with pytest.raises(ReportError, match="packaged reference: sarm_orders, sarm_prd2021"):
+        make_report([images], reference="sarm_prd2022", figures=False)
+
+
+def test_average_over_seeds_is_mean_and_std(tmp_path):
+    values = {"A": [0.31, 0.27, 0.35], "B": [0.52, 0.61, 0.55]}
+    speeds = {"A": [100.0, 110.0, 120.0], "B": [50.0, 70.0, 60.0]}
+    job = 0
+    for model, per_seed in values.items():
+        for seed, (value, speed) in enumerate(zip(per_seed, speeds[model], strict=True)):
+            overrides = [f"model.name={model}", f"seed={seed}"]
+            config = run_config(overrides, **{"report.average_over": ["seed"]})
+            metrics = {"w1": (value, 0.01, 0.1), "kpd": (value / 10, 0.001, 0.01)}
+            write_run(tmp_path / str(job), overrides, metrics, speed, config=config)
+            job += 1
+    write_failed_run(tmp_path / str(job), ["model.name=B", "seed=3"], "loss is nan")
+    report = make_report([tmp_path], figures=False)
+    header, _, *rows = table_lines((tmp_path / "report.md").read_text())
+    assert header == ["run", "runs", "w1", "kpd", "samples/s"]
+    assert [r.label for r in report.rows] == ["model.name=A", "model.name=B", "model.name=B seed=3"]
+    for row, model in zip(rows, values, strict=False):
+        mean, std = np.mean(values[model]), np.std(values[model], ddof=1)
+        assert row[:3] == [f"model.name={model}", "3", format_measurement(mean, std)]
+        assert row[3] == format_measurement(mean / 10, std / 10)
+        assert row[4] == format_rate(np.mean(speeds[model]))
+    assert rows[2][:2] == ["model.name=B seed=3 (failed)", "1"]
+    assert "- averaged over: seed" in (tmp_path / "report.md").read_text()
+    lines = list(csv.DictReader((tmp_path / "report.csv").open()))
+    [mean_b] = [r for r in lines if r["kind"] == "mean" and r["label"] == "model.name=B"]
+    assert float(mean_b["w1"]) == pytest.approx(np.mean(values["B"]), rel=1e-12)
+    assert float(mean_b["w1_error"]) == pytest.approx(np.std(values["B"], ddof=1), rel=1e-12)
+    assert mean_b["n_runs"] == "3" and float(mean_b["samples_per_s"]) == 60.0
+    # the option wins over the configs: no averaging asked, one row per run
+    report = make_report([tmp_path], figures=False, average_over=[])
+    assert [r.n for r in report.rows] == [1] * 7 and "runs" not in table_lines(
+        (tmp_path / "report.md").read_text()
+    )[0]
+
+
+def test_average_over_keeps_runs_with_other_differences_apart(tmp_path):
+    for job, (seed, lr) in enumerate([(1, 0.1), (2, 0.1), (1, 0.2)]):
+        overrides = [f"seed={seed}"]
+        config = run_config(overrides, **{"model.lr": lr})
+        write_run(
+            tmp_path / str(job), overrides, {"w1": (0.1 * (job + 1), 0.01, 0.1)}, config=config
+        )
+    report = make_report([tmp_path], figures=False, average_over=["seed"])
+    assert [[r.path.name for r in row.runs] for row in report.rows] == [["0", "1"], ["2"]]
+    # no override tells the rows apart: their folders do
+    assert [row.label for row in report.rows] == ["0, 1", "2"]
+
+
+def test_speed_table_with_monte_carlo_and_reference(images, capsys):
+    command([str(images), "--no-figures"])
+    printed = capsys.readouterr().out
+    speed = printed.split("### Generation speed")[1].split("### ")[0]
+    header, _, *rows = table_lines(speed)
+    assert header == ["run", "samples/s", "device", "batch size", "× Monte Carlo", "reference"]
+    assert rows == [
+        ["LAGAN", "1,000", "cpu (2 cores)", "1000", "25", "10,200"],
+        ["SARM-2 (D+D)", "1,100", "cpu (2 cores)", "1000", "27.5", "1,610"],
+        ["PixelCNN++", "—", "—", "—", "—", "50"],
+        ["SARM-2 (D+C)", "—", "—", "—", "—", "2,480"],
+        ["Monte Carlo (Pythia 8.317 + FastJet 3.4)", "40", "cpu (16 cores)", "—", "1", "34"],
+    ]
+    assert "reference: images/s, neural networks on 4 TITAN X (12 GB each); Pythia on CPU" in speed
+    # the speed column left the main table
+    assert table_lines(printed)[0] == ["run", *PAPER_COLUMNS]
+    lines = list(csv.DictReader((images / "report.csv").open()))
+    [mc] = [r for r in lines if r["kind"] == "monte_carlo"]
+    assert float(mc["samples_per_s"]) == 40.0 and mc["note"] == MC["source"]
+    pythia = next(r for r in lines if r["label"] == "Pythia")
+    assert pythia["kind"] == "reference" and float(pythia["samples_per_s"]) == 34.0
+
+
+def test_runs_disagreeing_on_monte_carlo_list_each(tmp_path):
+    for job, cores in enumerate((16, 8)):
+        mc = {**MC, "cores": cores, "samples_per_s": 40.0 * cores / 16}
+        write_run(
+            tmp_path / str(job), [f"x={job}"], {"w1": (0.1, 0.01, 0.05)}, 100.0, monte_carlo=mc
+        )
+    markdown = (make_report([tmp_path], figures=False).out / "report.md").read_text()
+    header, _, *rows = table_lines(markdown.split("### Generation speed")[1])
+    assert header == ["run", "samples/s", "device", "batch size", "× Monte Carlo"]
+    assert [r[-1] for r in rows] == ["2.5", "5", "1", "1"]  # each run over its own Monte Carlo
+    assert [r[2] for r in rows[2:]] == ["cpu (16 cores)", "cpu (8 cores)"]
+    assert "different Monte Carlo speeds" in markdown
+
+
+def test_packaged_references_hold_the_papers_numbers():
+    assert {"sarm_prd2021", "sarm_orders"} <= set(reference_names())
+    paper = load_reference("sarm_prd2021")
+    assert list(paper.rows) == [
+        "LAGAN",
+        "PixelCNN++",
+        "SARM-1 (D+C)",
+        "SARM-2 (D+C)",
+        "SARM-1 (D+D)",
+        "SARM-2 (D+D)",
+    ]
+    assert all(list(row) == PAPER_COLUMNS for row in paper.rows.values())
+    assert paper.rows["LAGAN"]["w1_pt_signal"] == (3.15, None)
+    assert paper.rows["PixelCNN++"]["w1_mass_background"] == (1.56, None)
+    assert paper.rows["SARM-2 (D+C)"]["w1_pt_background"] == (2.71, None)
+    assert paper.rows["SARM-1 (D+D)"]["w1_mass_background"] == (2.45, None)
+    assert paper.rows["SARM-2 (D+D)"]["w1_mass_signal"] == (0.94, None)
+    assert all(error is None for row in paper.rows.values() for _, error in row.values())
+    assert paper.speed == {
+        "Pythia": 34,
+        "PixelCNN++": 50,
+        "SARM-2 (D+D)": 1612,
+        "SARM-2 (D+C)": 2480,
+        "LAGAN": 10176,
+    }
+    assert paper.monte_carlo_speed == 34
+    assert "4 TITAN X" in paper.speed_note and "400k" in paper.note
+    orders = load_reference("sarm_orders")
+    assert list(orders.rows) == [
+        "spiral-out CCW",
+        "spiral-out CW",
+        "spiral-in CCW",
+        "spiral-in CW",
+        "row-wise",
+        "column-wise",
+        "random I",
+        "random II",
+    ]
+    assert orders.rows["spiral-out CCW"] == {"w1_pt": (1.94, 0.09), "w1_mass": (1.38, 0.10)}
+    assert orders.rows["spiral-in CCW"]["w1_pt"] == (3.64, 0.32)
+    assert orders.rows["column-wise"]["w1_mass"] == (1.90, 0.08)
+    assert orders.rows["random I"] == {"w1_pt": (4.05, None), "w1_mass": (1.74, 0.53)}
+    assert orders.rows["random II"]["w1_pt"] == (3.41, 0.33)
+    assert "not legible" in orders.note
+
+
+def test_a_setting_of_the_wrong_type_names_the_config(tmp_path):
+    config = run_config(["x=1"], **{"report.columns": "w1,kpd"})
+    write_run(tmp_path / "0", ["x=1"], {"w1": (0.1, 0.01, 0.05)}, config=config)
+    with pytest.raises(ReportError, match=r"0/.hydra/config.yaml: report.columns is 'w1,kpd'"):
+        make_report([tmp_path], figures=False)
+    # a setting the configs disagree on is dropped with a warning
+    config = run_config(["x=2"], **{"report.columns": ["w1"]})
+    write_run(tmp_path / "1", ["x=2"], {"w1": (0.2, 0.01, 0.05)}, config=config)
+    (tmp_path / "0" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(run_config(["x=1"])))
+    report = make_report([tmp_path], figures=False)
+    assert report.columns == ["w1"] and report.others == []
+    assert any('disagree on report.columns (null, ["w1"])' in w for w in report.warnings)

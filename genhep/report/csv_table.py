@@ -1,0 +1,75 @@
+"""``report.csv``: every number of the report at full precision."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from genhep.report.formatting import is_finite
+from genhep.report.rows import REAL_VS_REAL
+from genhep.report.tables import Report
+
+
+def _number(x: Any) -> str:
+    return repr(float(x)) if is_finite(x) else ""
+
+
+def render_csv(report: Report) -> str:
+    """``report.csv``: a line per run, averaged row, real-vs-real, Monte Carlo and reference row.
+
+    Columns: ``label, kind, run_dir, model, data, split``, then ``<metric>`` and
+    ``<metric>_error`` for every metric (ours, then the reference's others), then
+    ``samples_per_s, device, batch_size, n_runs, note``. ``kind`` is ``ok``, ``failed``,
+    ``missing``, ``mean`` (runs averaged into one row: mean and std), ``real_vs_real``,
+    ``monte_carlo`` or ``reference``; empty cells are missing numbers.
+    """
+    metrics = report.metrics + [m for m in report.reference_metrics() if m not in report.metrics]
+    header = ["label", "kind", "run_dir", "model", "data", "split"]
+    for name in metrics:
+        header += [name, f"{name}_error"]
+    header += ["samples_per_s", "device", "batch_size", "n_runs", "note"]
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for run in report.runs:
+        results = run.results or {}
+        row = [run.label, run.status, str(run.path), results.get("model") or ""]
+        row += [results.get("data") or "", results.get("split") or ""]
+        for name in metrics:
+            m = run.metrics.get(name) or {}
+            row += [_number(m.get("value")), _number(m.get("error"))]
+        row += [_number(run.samples_per_s), run.device or "", run.sampling.get("batch_size", "")]
+        writer.writerow(row + [1, run.problem or ""])
+    for averaged in (r for r in report.rows if r.n > 1):
+        row = [averaged.label, "mean", "", "", "", report.split]
+        for name in metrics:
+            m = averaged.metrics.get(name) or {}
+            row += [_number(m.get("value")), _number(m.get("error"))]
+        row += [_number(averaged.samples_per_s), averaged.device or "", averaged.batch_size or ""]
+        folders = "; ".join(str(run.path) for run in averaged.runs)
+        writer.writerow(row + [averaged.n, f"mean ± std (ddof=1) of {folders}"])
+    spread = ", ".join(report.real_vs_real_spread)
+    row = [REAL_VS_REAL, "real_vs_real", "", "", "", report.split]
+    for name in metrics:
+        row += [_number(report.real_vs_real.get(name)), ""]
+    row += ["", "", "", "", f"mean over runs that disagree on: {spread}" if spread else ""]
+    writer.writerow(row)
+    blank = [""] * (2 * len(metrics))
+    for entry in report.monte_carlo:
+        cores = entry.get("cores")
+        row = ["Monte Carlo", "monte_carlo", "", "", "", "", *blank]
+        row += [_number(entry["samples_per_s"]), f"cpu ({cores} cores)" if cores else "", ""]
+        writer.writerow(row + ["", entry.get("source") or ""])
+    if report.reference is not None:
+        reference = report.reference
+        for label in dict.fromkeys([*reference.rows, *reference.speed]):
+            values = reference.rows.get(label, {})
+            row = [label, "reference", "", "", "", ""]
+            for name in metrics:
+                value, error = values.get(name, (None, None))
+                row += [_number(value), _number(error)]
+            row += [_number(reference.speed.get(label)), "", "", "", reference.source]
+            writer.writerow(row)
+    return buffer.getvalue()

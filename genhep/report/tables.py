@@ -1,0 +1,284 @@
+"""The report's tables, as display strings: metrics, other metrics, speed, reference.
+
+Layouts (markdown renders them one after the other, see :mod:`genhep.report.markdown`):
+
+* **main table** -- a row per run (or per averaged set of runs, with a ``runs`` column),
+  the metrics of ``report.columns`` in that order (else all metrics), then ``samples/s``
+  unless speed has its own table. A reference row whose label equals a row's label is
+  printed right under it as ``<label> (reference)``. Last, the real-vs-real row.
+* **other metrics** -- with ``report.columns``, the metrics not listed there, same rows.
+* **generation speed** -- when ``report.columns`` is set, the reference has ``speed`` or
+  the runs carry a Monte Carlo speed: samples/s, device, batch size, ``× Monte Carlo``
+  (samples/s over the Monte Carlo samples/s stored with the same runs) and the
+  reference's speed; then a row per reference speed entry no run matches, then a
+  ``Monte Carlo (<source>)`` row per distinct Monte Carlo entry of the runs.
+* **reference** -- the whole reference table, its metrics in our column order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from genhep.report.formatting import (
+    MISSING,
+    error_decimals,
+    format_measurement,
+    format_number,
+    format_published,
+    format_rate,
+    is_finite,
+)
+from genhep.report.reference import MONTE_CARLO, Reference
+from genhep.report.rows import REAL_VS_REAL, Row
+from genhep.report.runs import FAILURE, RESULTS, Run
+from genhep.report.settings import Settings
+
+REFERENCE_SUFFIX = " (reference)"
+
+
+@dataclass
+class Table:
+    """One table: an optional title, a header, rows of cells, notes printed under it."""
+
+    header: list[str]
+    rows: list[list[str]]
+    title: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _rate(value: Any) -> str:
+    return MISSING if value is None else format_rate(value)
+
+
+@dataclass
+class Report:
+    """Everything the report shows; :func:`~genhep.report.make_report` fills it."""
+
+    runs: list[Run]
+    rows: list[Row]
+    split: str
+    columns: list[str]
+    """The main table's metrics, in order."""
+    others: list[str]
+    """The metrics of the "other metrics" table (empty without ``report.columns``)."""
+    common_overrides: list[str]
+    real_vs_real: dict[str, float | None]
+    real_vs_real_spread: dict[str, tuple[float, float, int]]
+    settings: Settings = field(default_factory=Settings)
+    reference: Reference | None = None
+    warnings: list[str] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    out: Path | None = None
+
+    @property
+    def metrics(self) -> list[str]:
+        """Every metric, in display order."""
+        return self.columns + self.others
+
+    @property
+    def averaged(self) -> bool:
+        """Whether rows may average runs (then a ``runs`` column counts them)."""
+        return bool(self.settings.average_over)
+
+    @cached_property
+    def monte_carlo(self) -> list[dict[str, Any]]:
+        """The distinct Monte Carlo speed entries of the runs, first run's first."""
+        entries: list[dict[str, Any]] = []
+        for run in self.runs:
+            if (entry := run.monte_carlo) is not None and entry not in entries:
+                entries.append(entry)
+        return entries
+
+    @property
+    def speed_table_shown(self) -> bool:
+        """Speed gets its own table with the paper layout, a reference speed or Monte Carlo."""
+        has_speed = self.reference is not None and bool(self.reference.speed)
+        return self.settings.columns is not None or has_speed or bool(self.monte_carlo)
+
+    @property
+    def devices(self) -> list[str]:
+        return list(dict.fromkeys(d for run in self.runs if (d := run.device)))
+
+    @property
+    def devices_differ(self) -> bool:
+        return len(self.devices) > 1
+
+    # ---- the metric tables
+
+    def _decimals(self, metric: str) -> int | None:
+        """The finest decimal place any row's error of ``metric`` is shown to."""
+        places = [
+            error_decimals(m["error"])
+            for row in self.rows
+            if (m := row.metrics.get(metric)) and is_finite(m.get("error")) and m["error"] > 0
+        ]
+        return max(places) if places else None
+
+    def _reference_row(self, label: str, names: list[str], width: int) -> list[str] | None:
+        """The reference's row of ``label`` in a metric table, if it has any of ``names``."""
+        published = (self.reference.rows.get(label) if self.reference else None) or {}
+        if not any(name in published for name in names):
+            return None
+        cells = [format_published(*published.get(name, (None, None))) for name in names]
+        return [label + REFERENCE_SUFFIX, *self._runs(MISSING), *cells, *[MISSING] * width]
+
+    def _metric_rows(self, names: list[str], speed: bool) -> list[list[str]]:
+        speed_cells = (1 + self.devices_differ) if speed else 0
+        rows = []
+        for row in self.rows:
+            cells = [
+                format_measurement(m.get("value"), m.get("error"))
+                if row.ok and (m := row.metrics.get(name))
+                else MISSING
+                for name in names
+            ]
+            if speed:
+                cells.append(format_rate(row.samples_per_s) if row.ok else MISSING)
+                if self.devices_differ:
+                    cells.append(row.device or MISSING)
+            label = row.label if row.ok else f"{row.label} ({row.status})"
+            rows.append([label, *self._runs(str(row.n)), *cells])
+            if (published := self._reference_row(row.label, names, speed_cells)) is not None:
+                rows.append(published)
+        rvr = []
+        for name in names:
+            value = self.real_vs_real.get(name)
+            text = MISSING if value is None else format_number(value, self._decimals(name))
+            rvr.append(text + (" †" if name in self.real_vs_real_spread else ""))
+        rows.append([REAL_VS_REAL, *self._runs(MISSING), *rvr, *[MISSING] * speed_cells])
+        return rows
+
+    def _runs(self, cell: str) -> list[str]:
+        """``[cell]`` for the ``runs`` column where rows may average runs, else nothing."""
+        return [cell] if self.averaged else []
+
+    def _head(self) -> list[str]:
+        return ["run", *self._runs("runs")]
+
+    def main_table(self) -> Table:
+        speed = not self.speed_table_shown
+        header = self._head() + self.columns
+        if speed:
+            header += ["samples/s"] + (["device"] if self.devices_differ else [])
+        return Table(header, self._metric_rows(self.columns, speed), notes=self.notes())
+
+    def other_table(self) -> Table | None:
+        if not self.others:
+            return None
+        rows = self._metric_rows(self.others, speed=False)
+        return Table(self._head() + self.others, rows, title="Other metrics")
+
+    def notes(self) -> list[str]:
+        """Footnotes under the main table."""
+        notes = []
+        if self.averaged:
+            notes.append(
+                f"runs: how many runs differing only in {', '.join(self.settings.average_over)} "
+                "each row averages; their values are the mean ± standard deviation (ddof=1)."
+            )
+        for row in self.rows:
+            for name, m in row.metrics.items():
+                if row.n > 1 and m["n"] < row.n:
+                    notes.append(f"{row.label}: {name} of {m['n']} of its {row.n} runs only.")
+        for name, (low, high, n) in self.real_vs_real_spread.items():
+            notes.append(
+                f"† {name}: the runs disagree on the real-vs-real value "
+                f"({format_number(low)} to {format_number(high)}); the row shows the mean of {n} runs."
+            )
+        if self.reference is not None and any(
+            row.label in self.reference.rows for row in self.rows
+        ):
+            notes.append(f"rows '…{REFERENCE_SUFFIX}': {self.reference.source}.")
+        speed = [run for run in self.runs if run.ok and is_finite(run.samples_per_s)]
+        if not self.speed_table_shown and speed and not self.devices_differ and self.devices:
+            sizes = {run.sampling.get("batch_size") for run in speed}
+            batch = f", batch size {sizes.pop()}" if len(sizes) == 1 and None not in sizes else ""
+            notes.append(f"samples/s measured on {self.devices[0]}{batch}.")
+        for row in self.rows:
+            for run in row.runs:
+                if not run.ok:
+                    where = run.path / FAILURE if run.failure is not None else run.path / RESULTS
+                    notes.append(f"{row.label} {run.status}: {run.problem} ({where})")
+        return notes
+
+    # ---- generation speed
+
+    def speed_table(self) -> Table | None:
+        if not self.speed_table_shown:
+            return None
+        published = self.reference.speed if self.reference is not None else {}
+        ratio = bool(self.monte_carlo)
+        header = self._head() + ["samples/s", "device", "batch size"]
+        header += (["× Monte Carlo"] if ratio else []) + (["reference"] if published else [])
+        rows = []
+        for row in self.rows:
+            if not row.ok:
+                continue
+            cells = [row.label, *self._runs(str(row.n)), _rate(row.samples_per_s)]
+            cells += [row.device or MISSING, row.batch_size or MISSING]
+            if ratio:
+                mc = row.monte_carlo_speed
+                ours = row.samples_per_s
+                cells.append(_rate(ours / mc) if mc and ours is not None else MISSING)
+            rows.append(cells + ([_rate(published.get(row.label))] if published else []))
+        labels = {row.label for row in self.rows}
+        blank = self._runs(MISSING) + [MISSING] * (4 if ratio else 3)
+        for label, value in published.items():
+            if label not in labels and not (ratio and label in MONTE_CARLO):
+                rows.append([label, *blank, format_rate(value)])
+        mc_published = self.reference.monte_carlo_speed if self.reference is not None else None
+        for entry in self.monte_carlo:
+            source = f" ({entry['source']})" if entry.get("source") else ""
+            cores = entry.get("cores")
+            cells = ["Monte Carlo" + source, *self._runs(MISSING)]
+            cells += [
+                format_rate(entry["samples_per_s"]),
+                f"cpu ({cores} cores)" if cores else MISSING,
+            ]
+            cells += [MISSING, "1"] + ([_rate(mc_published)] if published else [])
+            rows.append(cells)
+        return Table(header, rows, title="Generation speed", notes=self._speed_notes(ratio))
+
+    def _speed_notes(self, ratio: bool) -> list[str]:
+        notes = []
+        if ratio:
+            notes.append(
+                "× Monte Carlo: samples/s over the Monte Carlo samples/s stored with the same "
+                "runs (the Monte Carlo rows)."
+            )
+        if len(self.monte_carlo) > 1:
+            notes.append("the runs hold different Monte Carlo speeds; each is a row.")
+        if self.reference is not None and self.reference.speed:
+            what = f"{self.reference.speed_note}; " if self.reference.speed_note else ""
+            notes.append(f"reference: {what}{self.reference.source}.")
+        return notes
+
+    # ---- the reference table
+
+    def reference_metrics(self) -> list[str]:
+        """The reference's metrics: ours in our order, then its others."""
+        if self.reference is None:
+            return []
+        names = list(dict.fromkeys(n for row in self.reference.rows.values() for n in row))
+        return [m for m in self.metrics if m in names] + [n for n in names if n not in self.metrics]
+
+    def reference_table(self) -> Table | None:
+        if self.reference is None:
+            return None
+        names = self.reference_metrics()
+        rows = [
+            [label, *[format_published(*metrics.get(name, (None, None))) for name in names]]
+            for label, metrics in self.reference.rows.items()
+        ]
+        notes = [self.reference.note] if self.reference.note else []
+        return Table(
+            ["row", *names], rows, title=f"Reference: {self.reference.source}", notes=notes
+        )
+
+    def tables(self) -> list[Table]:
+        """Every table shown, in order."""
+        found = [self.main_table(), self.other_table(), self.speed_table(), self.reference_table()]
+        return [t for t in found if t is not None]
