@@ -19,6 +19,13 @@ from matplotlib.figure import Figure  # noqa: E402
 REAL_STYLE = {"histtype": "stepfilled", "alpha": 0.35, "color": "0.4"}
 
 
+def _density(values: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Counts per bin over (number of events × bin width)."""
+    values = np.asarray(values).ravel()
+    counts, _ = np.histogram(values, bins=bins)
+    return counts / (max(len(values), 1) * np.diff(bins))
+
+
 def histogram_overlay(
     samples: Mapping[str, np.ndarray],
     xlabel: str,
@@ -30,6 +37,8 @@ def histogram_overlay(
 
     ``samples`` maps labels to arrays; the ``reference`` label is drawn filled, the
     others as lines. Bins span the reference's 0.1–99.9 percentiles when not given.
+    Each histogram is normalised to its whole sample (events outside the bins count), so a
+    sample that misses the range shows as low, not as a rescaled shape or an error.
     """
     if isinstance(bins, int):
         base = samples.get(reference, next(iter(samples.values())))
@@ -37,10 +46,11 @@ def histogram_overlay(
         if low == high:
             low, high = low - 0.5, high + 0.5
         bins = np.linspace(low, high, bins + 1)
+    bins = np.asarray(bins, dtype=float)
     fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
     for label, values in samples.items():
         style = REAL_STYLE if label == reference else {"histtype": "step", "linewidth": 1.5}
-        ax.hist(np.asarray(values).ravel(), bins=bins, density=True, label=label, **style)
+        ax.hist(bins[:-1], bins=bins, weights=_density(values, bins), label=label, **style)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     if log_y:

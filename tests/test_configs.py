@@ -44,11 +44,11 @@ def test_model_and_data_build_when_compatible(tmp_path, model, data):
     datamodule, net = build(cfg)
     assert isinstance(datamodule, GenerativeDataModule) and isinstance(net, GenerativeModel)
     assert net.data_spec == datamodule.spec
-    optimizer = net.configure_optimizers()
-    assert isinstance(
-        optimizer if isinstance(optimizer, torch.optim.Optimizer) else optimizer["optimizer"],
-        torch.optim.Optimizer,
-    )
+    configured = net.configure_optimizers()  # one, a dict, or a list (GANs: G and D)
+    optimizers = configured if isinstance(configured, (list, tuple)) else [configured]
+    for optimizer in optimizers:
+        optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else optimizer["optimizer"]
+        assert isinstance(optimizer, torch.optim.Optimizer)
 
 
 @pytest.mark.parametrize("trainer", options("trainer"))
@@ -94,3 +94,25 @@ def test_debug_configs_run(tmp_path, debug):
 def test_paths_default_to_the_working_directory(tmp_path):
     cfg = compose_train(tmp_path)
     assert Path(cfg.paths.data_dir) == tmp_path / "data"
+
+
+def sweep_values() -> list[tuple[str, str]]:
+    """(experiment, "key=value") for every value of every swept key of every experiment."""
+    import yaml
+
+    out = []
+    for experiment in options("experiment"):
+        config = yaml.safe_load((CONF / "experiment" / f"{experiment}.yaml").read_text())
+        params = (((config or {}).get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+        for key, values in params.items():
+            if isinstance(values, str) and "(" not in values:  # plain lists, not interval(...)
+                out += [(experiment, f"{key}={v.strip()}") for v in values.split(",")]
+    return out
+
+
+@pytest.mark.parametrize(("experiment", "override"), sweep_values())
+def test_every_sweep_job_composes_and_builds(tmp_path, experiment, override):
+    cfg = compose_train(tmp_path, [f"experiment={experiment}", override], tiny=False)
+    build(cfg)
+    if override.startswith("+"):  # presets name their row in the report
+        assert cfg.get("label"), override
