@@ -5,11 +5,13 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from genhep.metrics.classifier import (
     IsotonicCalibrator,
     binary_cross_entropy,
     classifier_two_sample_test,
+    fit_classifier,
     jsd_from_bce,
     roc_auc,
 )
@@ -158,3 +160,14 @@ def test_transfer_auc_reflects_what_the_training_sample_taught():
     assert auc_good == pytest.approx(optimal, abs=0.02) and 0 < err < 0.02
     flipped_auc, _ = transfer_auc(good_x, 1 - good_y, test_x, test_y, epochs=20)
     assert flipped_auc == pytest.approx(1 - optimal, abs=0.02)
+
+
+def test_classifier_trains_inside_inference_mode():
+    # the evaluation callback runs inside Lightning's test loop (torch.inference_mode)
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(3, 1, (300, 2))])
+    y = np.repeat([0.0, 1.0], 300)
+    with torch.inference_mode():
+        predict = fit_classifier(x, y, epochs=5, seed=0)
+        p = predict(x)
+    assert roc_auc(y, p) > 0.95

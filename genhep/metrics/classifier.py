@@ -30,8 +30,10 @@ epochs, best validation accuracy); unequal samples are first subsampled to the s
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -127,6 +129,19 @@ def _split_indices(
     return perm[n_test + n_val :], perm[n_test : n_test + n_val], perm[:n_test]
 
 
+def _with_autograd(fn: Callable) -> Callable:
+    """``fn`` run with autograd on, also when called under ``torch.inference_mode`` or
+    ``no_grad`` (an evaluation callback inside Lightning's validation or test loop)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with torch.inference_mode(False), torch.enable_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_with_autograd
 def fit_classifier(
     x: np.ndarray,
     y: np.ndarray,
