@@ -25,8 +25,9 @@ $(STAMP): $(BIN)/python pyproject.toml setup.py
 
 venv: $(STAMP)  ## create .venv and install genhep with the dev extra
 
-run: $(STAMP)  ## train and evaluate the embedded default; print where results.json and figures are
-	$(BIN)/genhep train
+run: $(STAMP)  ## Pythia jet images -> a small SARM on CPU -> evaluation, report and figures
+	$(BIN)/genhep train experiment=quickstart
+	$(BIN)/genhep report "$$(ls -td outputs/quickstart/*/ | head -1)"
 
 test: $(STAMP)  ## the default test suite (no slow tests)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -36,6 +36,7 @@ REGISTRY: dict[str, str] = {
     "calo_sim": "benchmarks.bench_calo_sim",
     "pythia": "benchmarks.bench_pythia",
     "evaluators": "benchmarks.bench_evaluators",
+    "images": "benchmarks.bench_images",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

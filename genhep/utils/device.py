@@ -7,6 +7,11 @@ import os
 import torch
 
 
+def plural(n: int, noun: str) -> str:
+    """``"1 core"``, ``"2 cores"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def describe_device(device: torch.device | str) -> str:
     """Name a device as results files state it, e.g. ``"cpu (2 cores)"`` or ``"cuda: NVIDIA H100"``."""
     device = torch.device(device)
@@ -15,5 +20,5 @@ def describe_device(device: torch.device | str) -> str:
         return f"cuda: {torch.cuda.get_device_name(index)}"
     if device.type == "cpu":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return f"cpu ({cores} cores, {torch.get_num_threads()} threads)"
+        return f"cpu ({plural(cores, 'core')}, {plural(torch.get_num_threads(), 'thread')})"
     return str(device)
