@@ -95,7 +95,11 @@ def test_same_seed_same_arrays_cache_reuse_and_data_module(smoke, tmp_path):
     config = {"n_events": 8, "seed": 1, "n_workers": 1, "progress": False, **SMALL}
     folder = cached_jetnet(tmp_path, config, ("t", "g"))
     assert folder == jetnet_folder(tmp_path, 1, **SMALL) and folder.parent == tmp_path
-    assert sorted(p.name for p in folder.iterdir()) == ["g.hdf5", "t.hdf5"]
+    assert sorted(p.name for p in folder.glob("*.hdf5")) == ["g.hdf5", "t.hdf5"]
+    assert sorted(p.name for p in folder.glob("*.speed.json")) == [
+        "g.hdf5.speed.json",
+        "t.hdf5.speed.json",
+    ]
     stamps = {p.name: os.stat(p).st_mtime_ns for p in folder.iterdir()}
     assert cached_jetnet(tmp_path, {**config, "n_events": 4}, ("g", "t")) == folder
     assert {p.name: os.stat(p).st_mtime_ns for p in folder.iterdir()} == stamps
