@@ -47,7 +47,9 @@ def test_model_and_data_build_when_compatible(tmp_path, model, data):
     configured = net.configure_optimizers()  # one, a dict, or a list (GANs: G and D)
     optimizers = configured if isinstance(configured, (list, tuple)) else [configured]
     for optimizer in optimizers:
-        optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else optimizer["optimizer"]
+        optimizer = (
+            optimizer if isinstance(optimizer, torch.optim.Optimizer) else optimizer["optimizer"]
+        )
         assert isinstance(optimizer, torch.optim.Optimizer)
 
 

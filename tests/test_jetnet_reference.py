@@ -104,7 +104,10 @@ def test_jetnet_reads_a_genhep_directory_unchanged(tmp_path, no_zenodo_check):
     our_pf = np.concatenate([o["particle_features"] for o in ours])
     # jetnet prepends the type label (g: 0, t: 2) to the jet features and shuffles
     our_jf = np.concatenate(
-        [np.insert(o["jet_features"], 0, label, axis=1) for o, label in zip(ours, (0, 2))]
+        [
+            np.insert(o["jet_features"], 0, label, axis=1)
+            for o, label in zip(ours, (0, 2), strict=True)
+        ]
     )
     our_jf[:, 4] = np.minimum(our_jf[:, 4], 30)  # jetnet clips num_particles to its 30
     theirs, mine = np.argsort(jf[:, 1]), np.argsort(our_jf[:, 1])  # by jet pT
