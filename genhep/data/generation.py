@@ -261,7 +261,7 @@ def _merge(
             for name, value in generator.file_attrs().items():
                 handle.attrs[name] = value
         generator.validate(tmp, n_events)
-        cpu = _cpu_seconds(path if keep_from else None, n_keep, [part for _, _, part in parts])
+        cpu = _cpu_seconds(keep_from, n_keep, [part for _, _, part in parts])
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
