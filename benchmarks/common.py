@@ -13,6 +13,7 @@ import math
 import os
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -224,6 +225,8 @@ class Context:
             raise ValueError(f"unknown metric '{metric}', choose from {METRICS}")
         per_call = {"samples_per_s": batch_size, "events_per_s": batch_size, "steps_per_s": 1}
         value = timing.seconds if metric == "seconds" else per_call[metric] / timing.seconds
+        # Long benchmarks (minutes per case) would otherwise look hung.
+        print(f"  {benchmark}/{case}: {value:.4g} {metric}", file=sys.stderr, flush=True)
         return Entry(
             benchmark=benchmark,
             case=case,

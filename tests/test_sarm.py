@@ -9,7 +9,7 @@ from jet_image_files import write_lagan
 
 from genhep.evaluate import restore_checkpoint
 from genhep.models.base import IncompatibleDataError
-from genhep.models.sarm import SparseAutoregressiveModel
+from genhep.models.sarm import SparseAutoregressiveModel, weighted_quantiles
 from genhep.train import train
 
 from conftest import compose_train
@@ -247,11 +247,14 @@ def test_trains_samples_and_restores_from_its_checkpoint(tmp_path, likelihood, s
     model, datamodule = restored.model, restored.datamodule
     assert bool(model.likelihood.fitted)
     datamodule.setup()
-    if likelihood == "dd":  # the mid-quantiles of the non-zero training pixels
+    if likelihood == "dd":  # 4 count and 4 pT-weighted mid-quantiles of the non-zero pixels
         train_x = datamodule.datasets["train"].tensors["x"]
-        probs = (torch.arange(8, dtype=torch.float64) + 0.5) / 8
-        quantiles = torch.quantile(train_x[train_x > 0].double(), probs)
-        torch.testing.assert_close(model.likelihood.levels, quantiles.float())
+        values = np.sort(train_x[train_x > 0].double().numpy())
+        pt = datamodule.to_physical(torch.from_numpy(values))
+        probs = (np.arange(4) + 0.5) / 4
+        weighted = values[np.searchsorted(np.cumsum(pt) / pt.sum(), probs)]
+        expected = np.sort(np.concatenate([np.quantile(values, probs), weighted]))
+        np.testing.assert_allclose(model.likelihood.levels.numpy(), expected, rtol=1e-6)
     test = datamodule.datasets["test"].tensors
     with torch.no_grad():
         nll = -model.log_prob(test["x"], test.get("cond")).double().sum() / test["x"][0].numel()
@@ -261,3 +264,15 @@ def test_trains_samples_and_restores_from_its_checkpoint(tmp_path, likelihood, s
     x = model.sample(7, cond)
     assert x.shape == (7, 1, 25, 25) and x.min() >= 0
     assert (x == 0).any() and (x > 0).any()
+
+
+def test_weighted_quantiles_closed_form():
+    """Uniform values on (0, 1) weighted by themselves have CDF x², so quantile p is √p."""
+    values = torch.rand(200_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    probs = torch.tensor([0.01, 0.25, 0.5, 0.9, 0.999], dtype=torch.float64)
+    got = weighted_quantiles(values, values, probs)
+    torch.testing.assert_close(got, probs.sqrt(), atol=3e-3, rtol=0)
+    # unit weights: the ordinary quantiles
+    torch.testing.assert_close(
+        weighted_quantiles(values, torch.ones_like(values), probs), probs, atol=3e-3, rtol=0
+    )
