@@ -11,7 +11,15 @@ from jetnet_files import N_PART, make_jets, write_file
 from genhep.data.jetnet import JetNetDataModule, MaskedStandardize
 from genhep.data.schema import SchemaError
 from genhep.evaluation.jetnet import JetNetEvaluator
-from genhep.metrics.jet_clouds import efps, jet_mass, jet_pt, particle_features
+from genhep.metrics.jet_clouds import (
+    FPD_EFPSET_ARGS,
+    W1EFP_EFPSET_ARGS,
+    efp_columns,
+    efps,
+    jet_mass,
+    jet_pt,
+    particle_features,
+)
 
 
 @pytest.fixture
@@ -207,6 +215,17 @@ def test_efps_need_energyflow_or_match_jet_count():
             efps(pf[..., :3], pf[..., 3])
     else:
         assert efps(pf[..., :3], pf[..., 3]).shape == (5, 5)
+
+
+def test_w1efp_set_is_a_slice_of_the_fpd_set():
+    """The evaluator computes the 36 d <= 4 EFPs once and takes W1EFP's 5 from them."""
+    pytest.importorskip("energyflow")
+    pf, _ = make_jets(40, seed=31)
+    full = efps(pf[..., :3], pf[..., 3], FPD_EFPSET_ARGS)
+    columns = efp_columns(FPD_EFPSET_ARGS, W1EFP_EFPSET_ARGS)
+    assert full.shape == (40, 36) and len(columns) == 5
+    direct = efps(pf[..., :3], pf[..., 3], W1EFP_EFPSET_ARGS)
+    np.testing.assert_allclose(full[:, columns], direct, rtol=1e-10)
 
 
 def _split(arrays):

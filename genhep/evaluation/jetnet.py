@@ -38,6 +38,7 @@ from genhep.metrics.frechet import fpd
 from genhep.metrics.jet_clouds import (
     FPD_EFPSET_ARGS,
     W1EFP_EFPSET_ARGS,
+    efp_columns,
     efps,
     jet_mass,
     jet_pt,
@@ -128,7 +129,9 @@ class JetNetEvaluator(Evaluator):
 
     def distance_features(self, sample: Sample) -> np.ndarray:
         """Features for FPD/KPD: the 36 d <= 4 EFPs, or the fallback set."""
-        x, mask = self.clouds(sample)
+        return self._distance_features(*self.clouds(sample))
+
+    def _distance_features(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.use_efps:
             return efps(x, mask, FPD_EFPSET_ARGS, self.efp_jobs)
         return np.concatenate(
@@ -160,11 +163,14 @@ class JetNetEvaluator(Evaluator):
         for i, name in enumerate(CLOUD_FEATURES):
             metrics[f"w1p_{name}"] = Metric(float(p_mean[i]), float(p_std[i]), float(p_base[i]))
 
+        clouds = ((gen, gen_mask), (true, true_mask), (ref, ref_mask))
+        features = [self._distance_features(c, m) for c, m in clouds] if self.fpd_kpd else None
         if self.use_efps:
-            e = [
-                efps(c, m, W1EFP_EFPSET_ARGS, self.efp_jobs)
-                for c, m in ((gen, gen_mask), (true, true_mask), (ref, ref_mask))
-            ]
+            if features is None:
+                e = [efps(c, m, W1EFP_EFPSET_ARGS, self.efp_jobs) for c, m in clouds]
+            else:  # the W1-EFP set is part of the 36 FPD EFPs: computed once (EFPs dominate)
+                columns = efp_columns(FPD_EFPSET_ARGS, W1EFP_EFPSET_ARGS)
+                e = [f[:, columns] for f in features]
             e_mean, e_std = w1_batched(e[0], e[1], seed=self._rng(4), **kw)
             e_base, _ = w1_batched(e[2], e[1], seed=self._rng(5), **kw)
             metrics["w1efp"] = Metric(
@@ -173,8 +179,8 @@ class JetNetEvaluator(Evaluator):
         else:
             self.skipped["w1efp"] = "energyflow is not installed (pip install 'genhep[efp]')"
 
-        if self.fpd_kpd:
-            metrics.update(self._fpd_kpd(generated, real, reference))
+        if features is not None:
+            metrics.update(self._fpd_kpd(*features))
 
         reason = self._fpnd_reason(len(gen))
         if reason is None:
@@ -185,14 +191,14 @@ class JetNetEvaluator(Evaluator):
             log.info("JetNet evaluator: %s not computed: %s", name, why)
         return metrics
 
-    def _fpd_kpd(self, generated: Sample, real: Sample, reference: Sample) -> dict[str, Metric]:
+    def _fpd_kpd(self, g: np.ndarray, r: np.ndarray, ref: np.ndarray) -> dict[str, Metric]:
+        """FPD and KPD of generated ``g`` and reference ``ref`` features against real ``r``."""
         if not self.use_efps:
             log.info(
                 "JetNet evaluator: energyflow is not installed; FPD and KPD use [jet mass, jet pT, "
                 "particle-feature means and stds] instead of the 36 EFPs (not comparable with "
                 "published FPD/KPD values)"
             )
-        g, r, ref = (self.distance_features(s) for s in (generated, real, reference))
         n = min(len(g), len(r), len(ref))
         max_samples = min(50_000, n)
         min_samples = max(2, min(20_000, (2 * max_samples) // 5))

@@ -128,6 +128,22 @@ def particle_moments(clouds: ArrayLike, mask: ArrayLike | None = None) -> np.nda
     return np.concatenate([mean, np.sqrt(var)], axis=1)
 
 
+def _efpset(efpset_args: tuple | list):
+    """energyflow's ``EFPSet`` with jetnet's measure (hadronic, β = 1, κ = 1, ptyphim)."""
+    try:
+        from energyflow import EFPSet
+    except ImportError as err:
+        raise ImportError(ENERGYFLOW_HINT) from err
+    return EFPSet(*efpset_args, measure="hadr", beta=1, normed=None, coords="ptyphim")
+
+
+def efp_columns(efpset_args: tuple | list, subset_args: tuple | list) -> np.ndarray:
+    """Column indices, in :func:`efps`'s output for ``efpset_args``, of the EFPs that
+    ``subset_args`` selects, in the order ``efps(..., subset_args)`` returns them (e.g. the
+    W1-EFP set inside the 36 FPD EFPs, so that one computation serves both)."""
+    return np.flatnonzero(_efpset(efpset_args).sel(*subset_args))
+
+
 def efps(
     clouds: ArrayLike,
     mask: ArrayLike | None = None,
@@ -144,12 +160,8 @@ def efps(
     Raises:
         ImportError: ``energyflow`` is not installed (with the install hint).
     """
-    try:
-        from energyflow import EFPSet
-    except ImportError as err:
-        raise ImportError(ENERGYFLOW_HINT) from err
+    efpset = _efpset(efpset_args)
     x = _clouds(clouds, mask)
-    efpset = EFPSet(*efpset_args, measure="hadr", beta=1, normed=None, coords="ptyphim")
     return np.asarray(efpset.batch_compute(x[:, :, [2, 0, 1]], efp_jobs), dtype=np.float64)
 
 
