@@ -127,11 +127,9 @@ class JetNetEvaluator(Evaluator):
         out.update({name: parts[:, i] for i, name in enumerate(CLOUD_FEATURES)})
         return out
 
-    def distance_features(self, sample: Sample) -> np.ndarray:
-        """Features for FPD/KPD: the 36 d <= 4 EFPs, or the fallback set."""
-        return self._distance_features(*self.clouds(sample))
-
-    def _distance_features(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def distance_features(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Features for FPD/KPD of :meth:`clouds`' output: the 36 d <= 4 EFPs, or the fallback
+        set; ``(N, n_features)``."""
         if self.use_efps:
             return efps(x, mask, FPD_EFPSET_ARGS, self.efp_jobs)
         return np.concatenate(
@@ -164,7 +162,7 @@ class JetNetEvaluator(Evaluator):
             metrics[f"w1p_{name}"] = Metric(float(p_mean[i]), float(p_std[i]), float(p_base[i]))
 
         clouds = ((gen, gen_mask), (true, true_mask), (ref, ref_mask))
-        features = [self._distance_features(c, m) for c, m in clouds] if self.fpd_kpd else None
+        features = [self.distance_features(c, m) for c, m in clouds] if self.fpd_kpd else None
         if self.use_efps:
             if features is None:
                 e = [efps(c, m, W1EFP_EFPSET_ARGS, self.efp_jobs) for c, m in clouds]

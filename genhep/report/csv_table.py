@@ -9,7 +9,7 @@ from typing import Any
 from genhep.report.formatting import is_finite
 from genhep.report.rows import REAL_VS_REAL
 from genhep.report.tables import Report
-from genhep.utils.device import plural
+from genhep.utils.device import describe_cpu
 
 
 def _number(x: Any) -> str:
@@ -61,11 +61,7 @@ def render_csv(report: Report) -> str:
     for entry in report.monte_carlo:
         cores = entry.get("cores")
         row = ["Monte Carlo", "monte_carlo", "", "", "", "", *blank]
-        row += [
-            _number(entry["samples_per_s"]),
-            f"cpu ({plural(cores, 'core')})" if cores else "",
-            "",
-        ]
+        row += [_number(entry["samples_per_s"]), describe_cpu(cores) if cores else "", ""]
         writer.writerow(row + ["", entry.get("source") or ""])
     if report.reference is not None:
         reference = report.reference

@@ -35,7 +35,7 @@ from genhep.report.reference import MONTE_CARLO, Reference
 from genhep.report.rows import REAL_VS_REAL, Row
 from genhep.report.runs import FAILURE, RESULTS, Run
 from genhep.report.settings import Settings
-from genhep.utils.device import plural
+from genhep.utils.device import describe_cpu
 
 REFERENCE_SUFFIX = " (reference)"
 
@@ -237,7 +237,7 @@ class Report:
             cells = ["Monte Carlo" + source, *self._runs(MISSING)]
             cells += [
                 format_rate(entry["samples_per_s"]),
-                f"cpu ({plural(cores, 'core')})" if cores else MISSING,
+                describe_cpu(cores) if cores else MISSING,
             ]
             cells += [MISSING, "1"] + ([_rate(mc_published)] if published else [])
             rows.append(cells)

@@ -12,6 +12,12 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def describe_cpu(cores: int, threads: int | None = None) -> str:
+    """``"cpu (2 cores)"``, or with ``threads`` ``"cpu (2 cores, 1 thread)"``."""
+    parts = [plural(cores, "core")] + ([plural(threads, "thread")] if threads is not None else [])
+    return f"cpu ({', '.join(parts)})"
+
+
 def describe_device(device: torch.device | str) -> str:
     """Name a device as results files state it, e.g. ``"cpu (2 cores)"`` or ``"cuda: NVIDIA H100"``."""
     device = torch.device(device)
@@ -20,5 +26,5 @@ def describe_device(device: torch.device | str) -> str:
         return f"cuda: {torch.cuda.get_device_name(index)}"
     if device.type == "cpu":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return f"cpu ({plural(cores, 'core')}, {plural(torch.get_num_threads(), 'thread')})"
+        return describe_cpu(cores, torch.get_num_threads())
     return str(device)
