@@ -36,7 +36,7 @@ from genhep.metrics.jet_clouds import (
 )
 from genhep.metrics.kernel import kpd
 
-from benchmarks.common import Context, Entry, Timing, measure
+from benchmarks.common import Context, Entry, measure_once
 
 NAME = "evaluators"
 
@@ -52,10 +52,6 @@ def toy_jets(n: int, seed: int, n_particles: int = 30) -> np.ndarray:
     jets[..., :2] = rng.normal(0, 0.1, (n, n_particles, 2)) * mask[..., None]
     jets[..., 2], jets[..., 3] = pt, mask
     return jets
-
-
-def _time(fn) -> Timing:
-    return measure(fn, repeats=1, warmup=0, min_time=0.0, device="cpu")
 
 
 def _jetnet_cases(n: int) -> dict[str, tuple]:
@@ -129,7 +125,7 @@ def benchmarks(ctx: Context) -> list[Entry]:
                         NAME,
                         f"jetnet_{case}_{who}",
                         "seconds",
-                        _time(fn),
+                        measure_once(fn),
                         n_jets,
                         device="cpu",
                         params={"implementation": who, "jets": n_jets, "num_batches": 5},
@@ -143,7 +139,7 @@ def benchmarks(ctx: Context) -> list[Entry]:
             NAME,
             "calorimeter_evaluate",
             "seconds",
-            _time(lambda: evaluator.evaluate(*samples)),
+            measure_once(lambda: evaluator.evaluate(*samples)),
             n_showers,
             device="cpu",
             params={

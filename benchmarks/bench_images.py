@@ -29,7 +29,7 @@ from hydra.utils import instantiate
 
 from genhep.data.base import DataSpec
 
-from benchmarks.common import Context, Entry, Timing, measure
+from benchmarks.common import Context, Entry, Timing, measure_once
 
 NAME = "images"
 PRESETS = ("lagan", "pixelcnn", "sarm1_dc", "sarm2_dc", "sarm1_dd", "sarm2_dd")
@@ -87,13 +87,7 @@ def benchmarks(ctx: Context) -> list[Entry]:
         torch.manual_seed(0)
         with torch.inference_mode():
             if preset == "pixelcnn":
-                timing = measure(
-                    lambda m=model: m.sample(n, cond=cond),
-                    repeats=1,
-                    warmup=0,
-                    min_time=0.0,
-                    device=device,
-                )
+                timing = measure_once(lambda m=model: m.sample(n, cond=cond), device)
             else:
                 timing = ctx.measure(lambda m=model: m.sample(n, cond=cond))
         entry = ctx.entry(

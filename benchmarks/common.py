@@ -164,6 +164,11 @@ def measure(
     return Timing(median, repeats, number, spread)
 
 
+def measure_once(fn: Callable[[], Any], device: torch.device | str = "cpu") -> Timing:
+    """One timed call of ``fn()``, no warm-up: for work that takes minutes per call."""
+    return measure(fn, repeats=1, warmup=0, min_time=0.0, device=device)
+
+
 @dataclass
 class Context:
     """Settings of one harness run, handed to every benchmark module.
