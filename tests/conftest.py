@@ -65,7 +65,8 @@ def run_cli(
         **os.environ,
         "GENHEP_ROOT": str(root or cwd),
         "WANDB_MODE": "offline",
-        "PYTHONPATH": str(TESTS_DIR),
+        # this checkout's genhep first (not whichever one the venv has installed)
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(TESTS_DIR)]),
     }
     for key, value in (extra_env or {}).items():
         if value is None:
