@@ -7,7 +7,7 @@
   ratio comes from one run; then the whole ``evaluate`` (model *and* real-vs-real values).
   EFP pieces need ``energyflow`` (without it the evaluator uses its fallback features).
 - **Calorimeter** on 100,000 showers per sample (dataset-1 photon geometry, parametric
-  simulator at 1, 2 and 4 GeV): :class:`~genhep.data.calorimeter.evaluator.CalorimeterEvaluator`
+  simulator at 1, 2 and 4 GeV): :class:`~genhep.evaluation.calorimeter.CalorimeterEvaluator`
   with its default settings (classifiers on at most 20,000 events per sample).
 
 Jets are a vectorised toy (JetNet layout, 10–30 particles, a pT-ordered Dirichlet split),
@@ -22,8 +22,8 @@ import warnings
 
 import numpy as np
 
-from genhep.data.calorimeter.evaluator import CalorimeterEvaluator
 from genhep.data.calorimeter.simulator import ShowerSimulator
+from genhep.evaluation.calorimeter import CalorimeterEvaluator
 from genhep.evaluation.jetnet import JetNetEvaluator
 from genhep.metrics.frechet import fpd
 from genhep.metrics.jet_clouds import (

@@ -27,7 +27,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from genhep.data.base import DataSpec
+from genhep.spec import DataSpec
 
 from benchmarks.common import Context, Entry, Timing, measure_once
 

@@ -9,8 +9,8 @@ from hydra.utils import instantiate
 
 from genhep.data.calorimeter import get_geometry
 from genhep.data.calorimeter.datamodule import CalorimeterDataModule, read_showers
-from genhep.data.calorimeter.evaluator import CalorimeterEvaluator
 from genhep.data.schema import SchemaError
+from genhep.evaluation.calorimeter import CalorimeterEvaluator
 from genhep.metrics.shower_features import high_level_features
 
 from conftest import compose_train

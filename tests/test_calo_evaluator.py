@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_calo_datamodule import PHOTONS, toy_showers
 
-from genhep.data.calorimeter.evaluator import CalorimeterEvaluator
+from genhep.evaluation.calorimeter import CalorimeterEvaluator
 from genhep.metrics.separation import (
     separation_bins,
     separation_from_histograms,
@@ -160,7 +160,7 @@ def test_zeroed_layer(evaluation):
 def test_options_skip_metrics(caplog):
     real, reference, gen = sample(200, 1), sample(200, 2), sample(200, 3)
     evaluator = CalorimeterEvaluator(PHOTONS, n_bootstrap=2, classifier=False)
-    with caplog.at_level(logging.WARNING, logger="genhep.data.calorimeter.evaluator"):
+    with caplog.at_level(logging.WARNING, logger="genhep.evaluation.calorimeter"):
         metrics = evaluator.evaluate(gen, real, reference)
     assert "fpd and kpd not applicable: 200 events" in caplog.text
     assert not {"fpd", "kpd", "auc_low", "auc_high", "jsd_low", "jsd_high"} & set(metrics)

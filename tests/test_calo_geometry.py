@@ -221,9 +221,9 @@ def test_package_data_equals_the_published_xml(particle, name):
 
 
 def test_binning_is_package_data():
-    binning = files("genhep.data.calorimeter") / "binning"
+    binning = files("genhep.geometry") / "binning"
     assert sorted(e.name for e in binning.iterdir() if e.name.endswith(".json")) == sorted(
         f"{name}.json" for name in COUNTS
     )
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
-    assert '"genhep.data.calorimeter" = ["binning/*.json"]' in pyproject
+    assert '"genhep.geometry" = ["binning/*.json"]' in pyproject

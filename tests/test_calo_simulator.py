@@ -19,7 +19,6 @@ from genhep.data.calorimeter.generate import (
     generate_showers,
     validate_shower_file,
 )
-from genhep.data.calorimeter.geometry import get_geometry
 from genhep.data.calorimeter.schema import calorimeter_schema
 from genhep.data.calorimeter.simulator import (
     DS1_ENERGIES_MEV,
@@ -27,6 +26,7 @@ from genhep.data.calorimeter.simulator import (
     _Binner,
 )
 from genhep.data.schema import SchemaError, read_hdf5
+from genhep.geometry.calorimeter import get_geometry
 from genhep.metrics.shower_features import layer_energies, radial_centre_and_width
 
 GEV = 1000.0

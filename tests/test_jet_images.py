@@ -5,15 +5,15 @@ import pytest
 import torch
 from jet_image_files import OPTIONAL, make_images, write_lagan  # noqa: E402
 
-from genhep.data.jets.image_evaluator import JetImageEvaluator
 from genhep.data.jets.image_transforms import LogIntensity, PixelScale
 from genhep.data.jets.images import JetImageDataModule, crop_images, pad_images
 from genhep.data.schema import SchemaError
+from genhep.evaluation.jet_images import JetImageEvaluator
+from genhep.geometry.jet_image import pixel_centres
 from genhep.metrics.jet_images import (
     jet_mass_from_image,
     jet_pt_from_image,
     mean_image,
-    pixel_centres,
     sparsity,
     tau21_from_image,
 )

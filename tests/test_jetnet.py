@@ -1,4 +1,4 @@
-"""JetNet reader (genhep/data/jetnet.py), cloud observables and the JetNet evaluator."""
+"""JetNet reader (genhep/data/jets/jetnet.py), cloud observables and the JetNet evaluator."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from jetnet_files import N_PART, make_jets, write_file
 
-from genhep.data.jetnet import JetNetDataModule, MaskedStandardize
+from genhep.data.jets.jetnet import JetNetDataModule, MaskedStandardize
 from genhep.data.schema import SchemaError
 from genhep.evaluation.jetnet import JetNetEvaluator
 from genhep.metrics.jet_clouds import (

@@ -18,7 +18,7 @@ from jetnet import evaluation as reference  # noqa: E402
 from jetnet.datasets import JetNet  # noqa: E402
 from jetnet_files import make_jets, write_file  # noqa: E402
 
-from genhep.data.jetnet import JetNetDataModule, read_jetnet_file  # noqa: E402
+from genhep.data.jets.jetnet import JetNetDataModule, read_jetnet_file  # noqa: E402
 from genhep.evaluation.jetnet import JetNetEvaluator  # noqa: E402
 
 N_JETS = 6_000

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 import genhep.nn.locally_connected as locally_connected
 from genhep.evaluate import restore_checkpoint
-from genhep.metrics.jet_images import PAD_28
+from genhep.geometry.jet_image import PAD_28
 from genhep.models.lagan import LocationAwareGAN
 from genhep.nn.locally_connected import LocallyConnected2d
 from genhep.nn.minibatch_discrimination import MinibatchDiscrimination, minibatch_features

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("pythia8mc")
 pytest.importorskip("fastjet")
 
-from genhep.data.jetnet import JetNetDataModule, read_jetnet_file  # noqa: E402
+from genhep.data.jets.jetnet import JetNetDataModule, read_jetnet_file  # noqa: E402
 from genhep.data.jets.pythia_jetnet import (  # noqa: E402
     cached_jetnet,
     generate_jetnet,

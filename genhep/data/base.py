@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,35 +42,9 @@ from genhep.data.generation import generation_speed
 from genhep.data.schema import ArraySpec, read_hdf5, write_hdf5
 from genhep.data.transforms import Identity, Transform
 from genhep.evaluation.base import Evaluator, Sample
+from genhep.spec import DataSpec
 
 SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """What a model needs to know about its data before seeing any of it.
-
-    Attributes:
-        family: the data family's name (``"jet_images"``, ``"gaussian_mixture"``, ...).
-        event_shape: shape of one event's ``x``, e.g. ``(1, 25, 25)`` or ``(30, 3)``.
-        cond_dim: size of the condition vector per event; 0 if unconditional.
-        has_mask: whether batches carry a ``mask`` of real particles.
-    """
-
-    family: str
-    event_shape: tuple[int, ...]
-    cond_dim: int = 0
-    has_mask: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain containers only, so checkpoints load with ``weights_only=True``."""
-        out = asdict(self)
-        out["event_shape"] = list(self.event_shape)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DataSpec:
-        return cls(**{**data, "event_shape": tuple(data["event_shape"])})
 
 
 def split_indices(

@@ -1,17 +1,7 @@
 """Jet observables computed from jet images (pure numpy, vectorised over events).
 
-Pixel grid (the LAGAN convention, de Oliveira et al. 1701.05927; code: hep-lbdl/adversarial-jets,
-``analysis/plots.ipynb`` helpers ``discrete_mass`` / ``discrete_pt``): a 25×25 image covers
-(η, φ) ∈ [−1.25, 1.25]² in the jet frame with a 0.1 pitch, pixel centres −1.2 … 1.2.
-
-* the **last axis** (columns, ``j``) is η, increasing: ``η_j = −1.2 + 0.1 j``;
-* the **second-to-last axis** (rows, ``i``) is φ, *decreasing*: ``φ_i = +1.2 − 0.1 i``
-  (LAGAN's ``phi = np.tile(grid[::-1].reshape(-1, 1), (1, 25))``, so that ``imshow`` with its
-  default ``origin="upper"`` shows φ growing upwards). LAGAN's older ``models/mass.py`` used φ
-  increasing with the row; pT, mass and τ21 are invariant under φ → −φ, so both agree.
-
-Padded images (28×28, :data:`PAD_28`): the 25×25 grid sits at rows/columns 1 … 25, and the pad
-pixels continue the grid (``η_j = −1.2 + 0.1 (j − 1)``); they are normally zero.
+Pixel grid: :mod:`genhep.geometry.jet_image` (25×25 over (η, φ) ∈ [−1.25, 1.25]², η along
+columns increasing, φ along rows decreasing).
 
 Every pixel is a massless particle at its pixel centre with ``pT`` = the pixel value (GeV):
 ``px = pT cos φ``, ``py = pT sin φ``, ``pz = pT sinh η``, ``E = pT cosh η``. Jet pT and mass
@@ -38,41 +28,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-#: Pixels per side of the LAGAN images.
-N_PIXELS = 25
-#: Pixel pitch in η and φ.
-PITCH = 0.1
-#: Half-width of the 25×25 image in η and φ.
-HALF_WIDTH = 1.25
-#: Zero-padding of the 28×28 (SARM) images: (before, after) on both axes.
-PAD_28 = (1, 2)
+from genhep.geometry.jet_image import pixel_centres
+
 #: Radius parameter R0 of the N-subjettiness normalisation (the jets' anti-kt R = 1.0).
 R0 = 1.0
 #: Lloyd iterations of the τ2 axes.
 KMEANS_ITERATIONS = 5
 #: Minimum ΔR between the two τ2 seed pixels.
 SEED_SEPARATION = 0.2
-
-
-def pad_offset(n_pixels: int) -> int:
-    """Pixels of padding before the 25×25 grid in an image with ``n_pixels`` per side."""
-    if n_pixels == N_PIXELS:
-        return 0
-    if n_pixels == N_PIXELS + sum(PAD_28):
-        return PAD_28[0]
-    if n_pixels > N_PIXELS:
-        return (n_pixels - N_PIXELS) // 2
-    raise ValueError(f"jet images need at least {N_PIXELS} pixels per side, got {n_pixels}")
-
-
-def pixel_centres(
-    height: int = N_PIXELS, width: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(eta, phi)``: η of every column ``(width,)`` and φ of every row ``(height,)``."""
-    width = height if width is None else width
-    eta = -1.2 + PITCH * (np.arange(width) - pad_offset(width))
-    phi = 1.2 - PITCH * (np.arange(height) - pad_offset(height))
-    return eta, phi
 
 
 def _images(images: ArrayLike) -> np.ndarray:

@@ -1,7 +1,7 @@
 """High-level calorimeter shower features, as the CaloChallenge 2022 evaluation defines them.
 
 Pure numpy functions of ``showers (N, V)`` (voxel energies, MeV, flattened as the
-:class:`~genhep.data.calorimeter.geometry.CaloGeometry` describes) and, for the energy ratio, the
+:class:`~genhep.geometry.calorimeter.CaloGeometry` describes) and, for the energy ratio, the
 incident energies ``(N,)`` or ``(N, 1)`` (MeV). Every per-layer result is ``(N, L)`` with columns
 in the order of ``geometry.layer_ids``. Computation is in float64, in cache-sized row chunks,
 with one small matrix product per layer and chunk; 100k showers of 533 voxels take well under a
@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from genhep.data.calorimeter.geometry import CaloGeometry
+from genhep.geometry.calorimeter import CaloGeometry
 
 __all__ = [
     "CHALLENGE_EPS",

@@ -25,7 +25,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 
-from genhep.data.base import DataSpec
+from genhep.spec import DataSpec
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]

@@ -1,20 +1,12 @@
 """Calorimeter data family: CaloChallenge-style voxelised showers (``(N, V)`` energies in MeV).
 
-``geometry`` describes the voxel layouts (CaloChallenge datasets 1-3, the 266-cell ATLAS photon
-geometry); the shower features built on it live in :mod:`genhep.metrics.shower_features`.
-``transforms`` holds the invertible preprocessing (CaloFlow layer fractions, logit, log energy,
-division by the incident energy). The data module and the evaluator are imported from their
-modules (``genhep.data.calorimeter.datamodule`` / ``.evaluator``), not from here: the evaluator
-uses :mod:`genhep.metrics.shower_features`, which itself imports this package's geometry.
+The voxel layouts live in :mod:`genhep.geometry.calorimeter` (re-exported here); ``transforms``
+holds the invertible preprocessing (CaloFlow layer fractions, logit, log energy, division by the
+incident energy); ``simulator`` and ``generate`` make parametric showers. The data module is
+imported from :mod:`genhep.data.calorimeter.datamodule`, its evaluator from
+:mod:`genhep.evaluation.calorimeter`.
 """
 
-from genhep.data.calorimeter.geometry import (
-    ALIASES,
-    GEOMETRIES,
-    CaloGeometry,
-    geometry_for_voxels,
-    get_geometry,
-)
 from genhep.data.calorimeter.simulator import ShowerSimulator
 from genhep.data.calorimeter.transforms import (
     TRANSFORMS,
@@ -28,6 +20,13 @@ from genhep.data.calorimeter.transforms import (
     layer_energies_to_u,
     make_calorimeter_transform,
     u_to_layer_energies,
+)
+from genhep.geometry.calorimeter import (
+    ALIASES,
+    GEOMETRIES,
+    CaloGeometry,
+    geometry_for_voxels,
+    get_geometry,
 )
 
 __all__ = [

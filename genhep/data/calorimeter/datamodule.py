@@ -6,7 +6,7 @@ sampled showers alike, read by the same code): HDF5 with
 * ``incident_energies`` ``(N, 1)`` float, MeV, ``> 0``;
 * ``showers`` ``(N, V)`` float, MeV, ``>= 0``, finite, ``V`` the configured geometry's voxel
   count (368 for dataset-1 photons, 533 for pions, 266 for the ATLAS photon grid, ...), voxels
-  flattened as :mod:`genhep.data.calorimeter.geometry` describes.
+  flattened as :mod:`genhep.geometry.calorimeter` describes.
 
 Other keys are ignored. A file breaking the schema raises :class:`SchemaError` naming the
 file, the key and what was expected; a file with another geometry's voxel count is rejected
@@ -31,10 +31,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from genhep.data.base import DataSpec, GenerativeDataModule
-from genhep.data.calorimeter.evaluator import CalorimeterEvaluator
+from genhep.data.base import GenerativeDataModule
 from genhep.data.calorimeter.generate import cached_dataset
-from genhep.data.calorimeter.geometry import GEOMETRIES, CaloGeometry, get_geometry
 from genhep.data.calorimeter.schema import calorimeter_schema
 from genhep.data.calorimeter.transforms import (
     TRANSFORMS,
@@ -46,6 +44,9 @@ from genhep.data.calorimeter.transforms import (
 from genhep.data.schema import ArraySpec, SchemaError, read_hdf5, write_hdf5
 from genhep.data.transforms import Transform
 from genhep.evaluation.base import Sample
+from genhep.evaluation.calorimeter import CalorimeterEvaluator
+from genhep.geometry.calorimeter import GEOMETRIES, CaloGeometry, get_geometry
+from genhep.spec import DataSpec
 
 __all__ = ["CalorimeterDataModule", "calorimeter_schema", "read_showers"]
 

@@ -45,11 +45,11 @@ from typing import Any
 import h5py
 import numpy as np
 
-from genhep.data.calorimeter.geometry import geometry_for_voxels
 from genhep.data.calorimeter.schema import calorimeter_schema
 from genhep.data.calorimeter.simulator import DS1_ENERGIES_MEV, ShowerSimulator
 from genhep.data.generation import cached_file, generate_file
 from genhep.data.schema import SchemaError, validate_arrays
+from genhep.geometry.calorimeter import geometry_for_voxels
 
 __all__ = [
     "BLOCK_SIZE",

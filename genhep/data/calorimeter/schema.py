@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from genhep.data.calorimeter.geometry import CaloGeometry
 from genhep.data.schema import ArraySpec
+from genhep.geometry.calorimeter import CaloGeometry
 
 
 def calorimeter_schema(geometry: CaloGeometry) -> list[ArraySpec]:

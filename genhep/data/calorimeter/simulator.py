@@ -1,7 +1,7 @@
 """A parametric calorimeter shower simulator in the spirit of GFlash: parametric, **not Geant4**.
 
 Showers are made from first principles in a few vectorised numpy steps, written in the voxel
-layout of a :class:`~genhep.data.calorimeter.geometry.CaloGeometry`, in MeV, so that the
+layout of a :class:`~genhep.geometry.calorimeter.CaloGeometry`, in MeV, so that the
 framework runs end to end with no download. The numbers are plausible for the ATLAS barrel at
 |η| ≈ 0.2 but are not tuned to any Geant4 sample; a user with the real CaloChallenge files points
 ``data.path`` at them instead.
@@ -101,7 +101,7 @@ from typing import Any
 
 import numpy as np
 
-from genhep.data.calorimeter.geometry import CaloGeometry, get_geometry
+from genhep.geometry.calorimeter import CaloGeometry, get_geometry
 
 __all__ = [
     "ATLAS_BARREL",

@@ -1,7 +1,7 @@
 """Invertible preprocessing of calorimeter showers, as the calorimeter literature uses it.
 
 Physical units: ``x`` ``(N, V)`` voxel energies in MeV (``>= 0``), flattened as the
-:class:`~genhep.data.calorimeter.geometry.CaloGeometry` describes; the incident energy
+:class:`~genhep.geometry.calorimeter.CaloGeometry` describes; the incident energy
 ``E_inc`` ``(N, 1)`` (or ``(N,)``) in MeV (``> 0``) is the event's condition.
 
 Transforms (all on torch tensors, in the dtype they are given: float64 in, float64 out):
@@ -59,8 +59,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from genhep.data.calorimeter.geometry import CaloGeometry, get_geometry
 from genhep.data.transforms import Compose, Identity, Standardize, Transform
+from genhep.geometry.calorimeter import CaloGeometry, get_geometry
 
 __all__ = [
     "TRANSFORMS",

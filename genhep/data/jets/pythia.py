@@ -105,6 +105,11 @@ def hard_process(process) -> dict[str, np.ndarray]:
     }
 
 
+def wrap_phi(phi: np.ndarray | float) -> np.ndarray:
+    """Azimuthal angles (rad) wrapped to (−π, π], same shape as ``phi``."""
+    return np.pi - (np.pi - np.asarray(phi)) % (2 * np.pi)
+
+
 def four_vector_kinematics(p: np.ndarray) -> dict[str, np.ndarray]:
     """pT, η, φ, rapidity and mass of ``(..., 4)`` four-vectors ``[px, py, pz, E]``."""
     p = np.asarray(p, dtype=np.float64)

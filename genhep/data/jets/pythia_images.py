@@ -1,7 +1,7 @@
 """LAGAN-style jet images from first principles: Pythia 8 + FastJet (needs the ``hep`` extra).
 
 The recipe of de Oliveira, Paganini, Nachman (1701.05927; code hep-lbdl/adversarial-jets,
-``generation/``), written in LAGAN's format (:func:`~genhep.data.jets.images.lagan_schema`):
+``generation/``), written in LAGAN's format (:func:`~genhep.data.jets.image_format.lagan_schema`):
 
 * **Collisions**: pp at √s = 14 TeV (``sqrt_s``).
 * **Signal** (``signal = 1``): W′ → WZ with W → qq′ (``24:onIfAny = 1 2 3 4 5``) and Z → νν
@@ -23,9 +23,9 @@ The recipe of de Oliveira, Paganini, Nachman (1701.05927; code hep-lbdl/adversar
   250 < pT < 300 GeV and 60 < m < 100 GeV (``pt_min``, ``pt_max``, ``mass_min``, ``mass_max``);
   otherwise the event is rejected and the next one generated.
 * **Image** (25×25 over (η, φ) ∈ [−1.25, 1.25]², pixel = Σ constituent pT in GeV, the grid of
-  :mod:`genhep.metrics.jet_images`: columns η increasing, rows φ decreasing from +1.2): the
+  :mod:`genhep.geometry.jet_image`: columns η increasing, rows φ decreasing from +1.2): the
   trimmed jet's constituents, in pseudorapidity η and azimuth φ, are
-  1. translated so that the leading (kt R = 0.2) subjet is at (0, 0) (φ wrapped to (−π, π]);
+  1. translated so that the leading (kt R = 0.2) subjet is at (0, 0) (φ wrapped to (−π, π] by :func:`~genhep.data.jets.pythia.wrap_phi`);
   2. rotated exactly (a rotation of the (η, φ) plane about the origin, applied to each
      constituent before pixelisation: no interpolation, no negative pixels) so that the second
      subjet lies directly *below* the centre, i.e. at φ < 0, η = 0 (towards higher row numbers
@@ -68,6 +68,7 @@ from genhep.data.generation import (
     generate_file,
     split_run_options,
 )
+from genhep.data.jets.image_format import CLASSES, read_jet_images
 from genhep.data.jets.pythia import (
     TRIM_FCUT,
     TRIM_RSUB,
@@ -78,8 +79,10 @@ from genhep.data.jets.pythia import (
     pythia_seed,
     trim,
     visible_final_state,
+    wrap_phi,
 )
-from genhep.metrics.jet_images import HALF_WIDTH, N_PIXELS, PITCH
+from genhep.data.schema import SchemaError
+from genhep.geometry.jet_image import HALF_WIDTH, N_PIXELS, PITCH
 
 __all__ = [
     "CLASSES",
@@ -92,7 +95,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-CLASSES = ("signal", "background", "both")
 
 #: Physics settings (all part of the configuration hash).
 DEFAULTS: dict[str, Any] = {
@@ -137,10 +139,6 @@ WPRIME_SETTINGS = (
 )
 
 
-def _wrap(phi: np.ndarray) -> np.ndarray:
-    return (np.asarray(phi) + np.pi) % (2 * np.pi) - np.pi
-
-
 def jet_image(
     constituents: np.ndarray, subjets: np.ndarray, n_pixels: int = N_PIXELS
 ) -> np.ndarray:
@@ -152,9 +150,9 @@ def jet_image(
     sub = four_vector_kinematics(subjets)
     pt = kin["pt"]
     eta = kin["eta"] - sub["eta"][0]
-    phi = _wrap(kin["phi"] - sub["phi"][0])
+    phi = wrap_phi(kin["phi"] - sub["phi"][0])
     if len(subjets) >= 2:
-        e, p = sub["eta"][1] - sub["eta"][0], float(_wrap(sub["phi"][1] - sub["phi"][0]))
+        e, p = sub["eta"][1] - sub["eta"][0], float(wrap_phi(sub["phi"][1] - sub["phi"][0]))
     else:  # principal axis of the pT-weighted constituent spread
         weights = pt / max(pt.sum(), 1e-300)
         centred = np.stack([eta, phi]) - (np.stack([eta, phi]) @ weights)[:, None]
@@ -223,9 +221,6 @@ class JetImageGenerator:
         return {"units": "GeV"}
 
     def validate(self, path: Path, n_events: int) -> None:
-        from genhep.data.jets.images import read_jet_images
-        from genhep.data.schema import SchemaError
-
         n = len(read_jet_images(path)["signal"])
         if n != n_events:
             raise SchemaError(f"{path}: holds {n} jets, expected {n_events}")
@@ -289,7 +284,7 @@ class JetImageGenerator:
         sub = four_vector_kinematics(best.subjets)
         delta_r = 0.0
         if len(best.subjets) >= 2:
-            dphi = float(_wrap(sub["phi"][1] - sub["phi"][0]))
+            dphi = float(wrap_phi(sub["phi"][1] - sub["phi"][0]))
             delta_r = math.hypot(sub["eta"][1] - sub["eta"][0], dphi)
         tau = nsubjettiness(best.constituents, (1, 2, 3), r0=s["jet_radius"])
         return {

@@ -1,7 +1,7 @@
 """JetNet particle clouds from first principles: Pythia 8 + FastJet (needs the ``hep`` extra).
 
 The recipe of JetNet (Kansal et al. 2106.11535), written in JetNet's layout
-(:func:`~genhep.data.jetnet.jetnet_schema`), one file per jet type named as JetNet names them
+(:func:`~genhep.data.jets.jetnet_format.jetnet_schema`), one file per jet type named as JetNet names them
 (``g.hdf5`` ... ``z.hdf5``; ``g150.hdf5`` ... with 150 particles):
 
 * **Collisions**: pp at √s = 13 TeV (``sqrt_s``), ``PhaseSpace:pTHatMin/Max`` =
@@ -74,6 +74,7 @@ from typing import Any
 import numpy as np
 
 from genhep.data.generation import RUN_OPTIONS, cached_path, generate_file, split_run_options
+from genhep.data.jets.jetnet_format import JET_TYPES, jetnet_file_name, read_jetnet_file
 from genhep.data.jets.pythia import (
     cluster,
     four_vector_kinematics,
@@ -81,7 +82,9 @@ from genhep.data.jets.pythia import (
     make_pythia,
     pythia_seed,
     visible_final_state,
+    wrap_phi,
 )
+from genhep.data.schema import SchemaError
 
 __all__ = [
     "DEFAULTS",
@@ -96,7 +99,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-JET_TYPES = ("g", "q", "t", "w", "z")
 LIGHT_QUARKS = (1, 2, 3)
 
 _HADRONIC_W = ("24:onMode = off", "24:onIfAny = 1 2 3 4 5")
@@ -141,16 +143,6 @@ _BOOLEAN = ("underlying_event",)
 #: Options that do not change the content.
 #: A block gives up after this many generated events per requested jet.
 MAX_EVENTS_PER_JET = 200
-
-
-def jetnet_file_name(jet_type: str, num_particles: int = 30) -> str:
-    """JetNet's file name: ``g.hdf5``, or ``g150.hdf5`` above 30 particles."""
-    return f"{jet_type}{'150' if num_particles > 30 else ''}.hdf5"
-
-
-def _wrap(phi: np.ndarray) -> np.ndarray:
-    """Angles wrapped to (−π, π]."""
-    return np.pi - (np.pi - np.asarray(phi)) % (2 * np.pi)
 
 
 def _settings(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -203,9 +195,6 @@ class JetNetGenerator:
         return {"units": "GeV", "jet_type": self.jet_type}
 
     def validate(self, path: Path, n_events: int) -> None:
-        from genhep.data.jetnet import read_jetnet_file
-        from genhep.data.schema import SchemaError
-
         n = len(read_jetnet_file(path, self.settings["num_particles"])["jet_features"])
         if n != n_events:
             raise SchemaError(f"{path}: holds {n} jets, expected {n_events}")
@@ -263,7 +252,7 @@ class JetNetGenerator:
             eta, phi = jet.eta, jet.phi
             if abs(eta) >= s["eta_max"]:
                 continue
-            distance = np.hypot(targets["eta"] - eta, _wrap(targets["phi"] - phi))
+            distance = np.hypot(targets["eta"] - eta, wrap_phi(targets["phi"] - phi))
             distance[~free] = np.inf
             best = int(np.argmin(distance))
             if distance[best] >= s["match_radius"]:
@@ -281,7 +270,7 @@ class JetNetGenerator:
         pf = np.zeros((n, 4))
         k = len(order)
         pf[:k, 0] = kin["eta"][order] - eta
-        pf[:k, 1] = _wrap(kin["phi"][order] - phi)
+        pf[:k, 1] = wrap_phi(kin["phi"][order] - phi)
         pf[:k, 2] = kin["pt"][order] / pt
         pf[:k, 3] = 1.0
         return pf, np.array([pt, eta, jet.mass, len(jet.constituents)])

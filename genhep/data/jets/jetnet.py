@@ -1,11 +1,6 @@
 """``data=jetnet``: JetNet particle clouds (Kansal et al. 2106.11535; Zenodo 6975118 / 6975117).
 
-On disk (read unchanged from the public files, one per jet type, in a folder):
-``g.hdf5 q.hdf5 t.hdf5 w.hdf5 z.hdf5`` (30 particles) and ``g150.hdf5 ...`` (150), each with
-
-- ``particle_features`` (N, n, 4) float = ``[etarel, phirel, ptrel, mask]``, zero-padded,
-  particles ordered by pT; ``ptrel >= 0``, ``mask`` in {0, 1};
-- ``jet_features`` (N, 4) float = ``[pt (GeV), eta, mass (GeV), num_particles]``.
+On disk: the public files read unchanged, one per jet type (:mod:`genhep.data.jets.jetnet_format`).
 
 What is read follows ``jetnet.datasets.JetNet.getData`` (jetnet 0.2.5): the 150-particle
 files are used when ``num_particles > 30``; particles are cut to the first ``num_particles``;
@@ -43,15 +38,23 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genhep.data.base import DataSpec, GenerativeDataModule
-from genhep.data.schema import ArraySpec, SchemaError, read_hdf5, write_hdf5
+from genhep.data.base import GenerativeDataModule
+from genhep.data.jets.jetnet_format import (
+    JET_TYPES,
+    PARTICLE_FEATURES,
+    jetnet_file_name,
+    jetnet_schema,
+    read_jetnet_file,
+)
+from genhep.data.jets.pythia_jetnet import cached_jetnet
+from genhep.data.schema import ArraySpec, write_hdf5
 from genhep.data.transforms import Identity, Standardize, Transform
 from genhep.evaluation.base import Sample
+from genhep.evaluation.jetnet import JetNetEvaluator
 from genhep.metrics.jet_clouds import jet_mass, jet_pt
+from genhep.spec import DataSpec
 
-JET_TYPES = ("g", "q", "t", "w", "z")
-PARTICLE_FEATURES = ("etarel", "phirel", "ptrel", "mask")
-JET_FEATURES = ("pt", "eta", "mass", "num_particles")
+GENERATE_HINT = "genhep data generate data=jetnet"
 COND_ALIASES = {
     "jet_pt": "pt",
     "jet_eta": "eta",
@@ -63,80 +66,6 @@ COND_ALIASES = {
     "type": "type",
     "jet_type": "type",
 }
-GENERATE_HINT = "genhep data generate data=jetnet"
-
-
-def jetnet_schema(num_particles: int | None = None) -> list[ArraySpec]:
-    """The arrays of one JetNet file (``num_particles``: 30 or 150; ``None``: any)."""
-    return [
-        ArraySpec(
-            "particle_features",
-            ("N", num_particles, 4),
-            description="[etarel, phirel, ptrel >= 0, mask in {0, 1}] per particle, zero-padded",
-        ),
-        ArraySpec(
-            "jet_features",
-            ("N", 4),
-            description="[pt GeV >= 0, eta, mass GeV, num_particles >= 0] per jet",
-        ),
-    ]
-
-
-def _column_error(path: str, key: str, spec: ArraySpec, problem: str) -> SchemaError:
-    return SchemaError(f"{path}: key '{key}': {problem}; expected {spec.expected()}")
-
-
-def check_jetnet_values(arrays: dict[str, np.ndarray], source: str) -> None:
-    """Column checks the generic schema cannot express (ptrel >= 0, mask in {0, 1}, ...)."""
-    specs = {s.key: s for s in jetnet_schema()}
-    pf, jf = arrays.get("particle_features"), arrays.get("jet_features")
-    if pf is not None:
-        spec = specs["particle_features"]
-        ptrel, mask = pf[..., 2], pf[..., 3]
-        if ptrel.size and ptrel.min() < 0:
-            first = tuple(int(i) for i in np.argwhere(ptrel < 0)[0])
-            raise _column_error(
-                source,
-                "particle_features",
-                spec,
-                f"ptrel (feature 2) is negative ({ptrel[first]!r}) at (jet, particle) {first}",
-            )
-        bad = (mask != 0) & (mask != 1)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise _column_error(
-                source,
-                "particle_features",
-                spec,
-                f"mask (feature 3) holds {mask[first]!r} at (jet, particle) {first}, not 0 or 1",
-            )
-    if jf is not None:
-        spec = specs["jet_features"]
-        for column, name in ((0, "pt"), (3, "num_particles")):
-            values = jf[:, column]
-            if values.size and values.min() < 0:
-                jet = int(np.argmin(values))
-                raise _column_error(
-                    source,
-                    "jet_features",
-                    spec,
-                    f"{name} (column {column}) is negative ({values[jet]!r}) at jet {jet}",
-                )
-
-
-def read_jetnet_file(path: str | os.PathLike[str], num_particles: int | None = None) -> dict:
-    """Both arrays of one JetNet file, validated (file, key and expectation in every error)."""
-    schema = jetnet_schema()
-    arrays = read_hdf5(path, schema)
-    n_file = arrays["particle_features"].shape[1]
-    if num_particles is not None and n_file < num_particles:
-        raise SchemaError(
-            f"{path}: key 'particle_features': has {n_file} particles per jet but "
-            f"data.num_particles = {num_particles}; expected {schema[0].expected()} "
-            f"with at least {num_particles} particles"
-        )
-    check_jetnet_values(arrays, str(path))
-    return arrays
 
 
 def jetnet_split(n: int, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
@@ -275,7 +204,7 @@ class JetNetDataModule(GenerativeDataModule):
 
     def file_name(self, jet_type: str) -> str:
         """JetNet's file name for a jet type: ``g.hdf5`` or ``g150.hdf5`` above 30 particles."""
-        return f"{jet_type}{'150' if self.num_particles > 30 else ''}.hdf5"
+        return jetnet_file_name(jet_type, self.num_particles)
 
     def make_transform(self) -> Transform:
         return MaskedStandardize() if self.normalisation == "standardize" else Identity()
@@ -326,8 +255,6 @@ class JetNetDataModule(GenerativeDataModule):
             raise NotImplementedError(
                 f"the JetNet generator needs the hep extra (pip install -e '.[hep]'): {err}"
             ) from err
-        from genhep.data.jets.pythia_jetnet import cached_jetnet
-
         config = dict(self.generator)
         if config.get("n_events") is None:
             config["n_events"] = self.n_events or 10_000
@@ -426,9 +353,7 @@ class JetNetDataModule(GenerativeDataModule):
         jf = np.stack([pt, eta, mass, mask.sum(axis=1)], axis=1).astype(np.float32)
         return write_hdf5(path, {"particle_features": pf, "jet_features": jf}, self.schema)
 
-    def evaluator(self):
-        from genhep.evaluation.jetnet import JetNetEvaluator
-
+    def evaluator(self) -> JetNetEvaluator:
         return JetNetEvaluator(
             particle_features=self.particle_features,
             jet_type=self.jet_types[0] if len(self.jet_types) == 1 else None,

@@ -49,8 +49,8 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from genhep.data.calorimeter.geometry import CaloGeometry, get_geometry
 from genhep.evaluation.base import Evaluator, Metric, Sample
+from genhep.geometry.calorimeter import CaloGeometry, get_geometry
 from genhep.metrics.classifier import classifier_two_sample_test
 from genhep.metrics.frechet import fpd
 from genhep.metrics.kernel import kpd

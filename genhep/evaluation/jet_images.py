@@ -1,7 +1,7 @@
 """Jet-image evaluator: the SARM / LAGAN physics comparison of generated and real images.
 
 Samples are in physical units: ``x`` ``(N, 1, H, W)`` pixel pT in GeV (25×25 or padded 28×28,
-grid as :mod:`genhep.metrics.jet_images` documents) and, for two-class data, ``cond`` ``(N, 2)``
+grid as :mod:`genhep.geometry.jet_image` documents) and, for two-class data, ``cond`` ``(N, 2)``
 one-hot ``[background, signal]``. Metrics, each ``value ± error`` with a real-vs-real baseline
 (W1 between two disjoint real samples: ``reference`` vs ``real``):
 
@@ -31,15 +31,14 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from genhep.data.jets.image_format import CLASS_NAMES
 from genhep.evaluation.base import Evaluator, Metric, Sample
+from genhep.geometry.jet_image import HALF_WIDTH, PITCH, pad_offset
 from genhep.metrics.classifier import transfer_auc
 from genhep.metrics.jet_images import (
-    HALF_WIDTH,
-    PITCH,
     jet_mass_from_image,
     jet_pt_from_image,
     mean_image,
-    pad_offset,
     pixel_intensities,
     sparsity,
     tau21_from_image,
@@ -47,10 +46,9 @@ from genhep.metrics.jet_images import (
 from genhep.metrics.wasserstein import wasserstein_1d, wasserstein_1d_with_error
 from genhep.plotting import histogram_overlay
 
-__all__ = ["CLASS_NAMES", "JetImageEvaluator"]
+__all__ = ["JetImageEvaluator"]
 
 #: Columns of the one-hot condition.
-CLASS_NAMES = ("background", "signal")
 
 _LABELS = {
     "pt": r"jet $p_T$ from pixels (GeV)",
