@@ -11,12 +11,21 @@ import torch
 LAST = "last.ckpt"
 
 
-def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
+CHECKPOINT_CHOICES = ("last", "best")
+
+
+def resolve_checkpoint(path: str | os.PathLike[str], which: str = "last") -> Path:
     """A checkpoint file from a file path, a run directory or a checkpoint directory.
 
-    A directory resolves to its ``checkpoints/last.ckpt`` (or ``last.ckpt``).
+    A directory resolves to its ``checkpoints/last.ckpt`` (or ``last.ckpt``); with
+    ``which="best"``, to the best checkpoint its ``ModelCheckpoint`` kept (by ``val/loss`` or
+    the physics metric it monitors), as recorded in that ``last.ckpt``.
     """
+    if which not in CHECKPOINT_CHOICES:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINT_CHOICES}, got {which!r}")
     path = Path(path).expanduser()
+    if which == "best":
+        return best_checkpoint(resolve_checkpoint(path))
     if path.is_file():
         return path.resolve()
     if path.is_dir():
@@ -29,6 +38,23 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
             + (f"; checkpoints found: {found}" if found else "")
         )
     raise FileNotFoundError(f"ckpt_path={path}: no such file or directory")
+
+
+def best_checkpoint(last: Path) -> Path:
+    """The best checkpoint recorded by the ``ModelCheckpoint`` state of checkpoint ``last``
+    (looked up beside ``last`` when the recorded path was written on another machine)."""
+    states = load_checkpoint(last).get("callbacks") or {}
+    for key, state in states.items():
+        best = state.get("best_model_path") if str(key).startswith("ModelCheckpoint") else None
+        if not best:
+            continue
+        for candidate in (Path(best), last.parent / Path(best).name):
+            if candidate.is_file():
+                return candidate.resolve()
+        raise FileNotFoundError(f"{last}: its best checkpoint {best} is not there any more")
+    raise FileNotFoundError(
+        f"{last}: no best checkpoint recorded (the run had no ModelCheckpoint with a monitor)"
+    )
 
 
 def run_dir_of(checkpoint: Path) -> Path | None:

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import get_class
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, ListConfig
 
 from genhep.models.base import check_compatible
+from genhep.spec import DataSpec
 
 
 class RunConfigError(ValueError):
     """A configuration that would fail, hang or silently misbehave."""
 
 
-def check_model_data(cfg: DictConfig) -> None:
-    """Model x data compatibility, from the classes alone (nothing is instantiated)."""
-    model_class = get_class(cfg.model._target_)
-    data_class = get_class(cfg.data._target_)
-    check_compatible(model_class, data_class.family)
+def check_model_data(cfg: DictConfig, spec: DataSpec | None = None) -> DataSpec:
+    """Model x data compatibility from the data's :class:`DataSpec` (the data module is built,
+    which reads no data) and the model's class (not built); returns the spec.
+
+    Raises:
+        IncompatibleDataError: the model cannot model this data (says why).
+    """
+    if spec is None:
+        spec = instantiate(cfg.data).spec
+    check_compatible(get_class(cfg.model._target_), spec)
+    return spec
 
 
 def _n_devices(devices: object) -> int | None:

@@ -3,6 +3,8 @@
 ::
 
     genhep evaluate ckpt_path=<run dir or .ckpt> [split=test] [n_samples=N] [seed=S]
+    genhep evaluate ckpt_path=<run dir> checkpoint=best      # the best-metric checkpoint
+    genhep evaluate ckpt_path=<run dir> model.<sampler option>=<value>
     genhep evaluate samples=<file.h5> data=<family> [data.path=<real file>]
 
 With ``ckpt_path`` the data module and the model are rebuilt from the checkpoint's own
@@ -11,7 +13,8 @@ transforms are loaded, and the evaluation runs exactly as the training run's
 :class:`~genhep.callbacks.EvaluationCallback` did: same split, same number of events,
 same sampling seed (its defaults are the run's ``callbacks.evaluation`` settings), so it
 reproduces the run's test metrics. Single data keys may still change, e.g.
-``data.path=<where the file is on this machine>``.
+``data.path=<where the file is on this machine>``, and model options that leave the weights
+as they are, e.g. a diffusion sampler's number of steps (``model.<key>=<value>``).
 
 With ``samples`` a file in the family's public format (written by ``genhep sample`` or
 any other tool) is scored against the family's real split: genhep as the neutral judge.
@@ -37,11 +40,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from genhep.callbacks.evaluation import generate_like, results_record, score_and_save
+from genhep.callbacks.evaluation import (
+    generate_like,
+    likelihood_record,
+    results_record,
+    score_and_save,
+)
 from genhep.checkpoints import load_checkpoint, resolve_checkpoint, run_dir_of
 from genhep.data.base import GenerativeDataModule
+from genhep.evaluation.base import as_float64
 from genhep.models.base import GenerativeModel
-from genhep.sampling import as_float64
 from genhep.utils.io import atomic_write_json
 from genhep.utils.run_info import hydra_overrides
 from genhep.utils.task import task_wrapper
@@ -64,15 +72,17 @@ def _key(override: str) -> str:
 
 
 def checkpoint_overrides(args: Sequence[str]) -> list[str]:
-    """Let ``data.<key>=<value>`` change the checkpoint's data config.
+    """Let ``data.<key>=<value>`` and ``model.<key>=<value>`` change the checkpoint's config.
 
-    These commands compose no ``data`` group when a checkpoint is given (the checkpoint
-    brings its data config), so ``data.path=x`` becomes ``++data.path=x``: Hydra adds
-    the key, and :func:`restore_checkpoint` applies it on top of the checkpoint's config.
+    These commands compose no ``data`` or ``model`` group when a checkpoint is given (the
+    checkpoint brings its config), so ``data.path=x`` becomes ``++data.path=x``: Hydra adds
+    the key, and :func:`restore_checkpoint` applies it on top of the checkpoint's config. A
+    ``model.<key>`` override is for options that do not change the weights, e.g. a sampler's
+    number of steps; one that changes the architecture fails when the weights load.
     """
     if not any(_key(a) == "ckpt_path" for a in args if "=" in a):
         return list(args)
-    return [f"++{a}" if a.startswith("data.") and "=" in a else a for a in args]
+    return [f"++{a}" if a.startswith(("data.", "model.")) and "=" in a else a for a in args]
 
 
 def command(args: Sequence[str]) -> None:
@@ -135,17 +145,22 @@ class Restored:
 
 
 def restore_checkpoint(
-    ckpt_path: str | Path, data_overrides: dict[str, Any] | None = None
+    ckpt_path: str | Path,
+    data_overrides: dict[str, Any] | None = None,
+    model_overrides: dict[str, Any] | None = None,
+    which: str = "last",
 ) -> Restored:
     """Rebuild data module and model from a checkpoint's ``genhep_config`` and load them.
 
-    ``data_overrides`` (e.g. ``{"path": "/new/place.h5"}``) replace keys of the
-    checkpoint's data config. The transforms are loaded from the checkpoint (the state
-    Lightning stores under the data module's class name), not refitted.
+    ``data_overrides`` (e.g. ``{"path": "/new/place.h5"}``) and ``model_overrides`` (e.g. a
+    sampler setting) replace keys of the checkpoint's data and model configs. The transforms
+    are loaded from the checkpoint (the state Lightning stores under the data module's class
+    name), not refitted; the model's EMA weights too, where it kept them. ``which``: ``last``
+    or ``best`` checkpoint of a run directory (:func:`~genhep.checkpoints.resolve_checkpoint`).
     """
     from genhep.train import build
 
-    path = resolve_checkpoint(ckpt_path)
+    path = resolve_checkpoint(ckpt_path, which)
     checkpoint = load_checkpoint(path)
     config = checkpoint.get("genhep_config")
     if not isinstance(config, dict):
@@ -154,18 +169,34 @@ def restore_checkpoint(
             f"keys: {sorted(checkpoint)})"
         )
     cfg = OmegaConf.create(config)
-    for key, value in (data_overrides or {}).items():
-        OmegaConf.update(cfg, f"data.{key}", value, force_add=True)
+    for group, overrides in (("data", data_overrides), ("model", model_overrides)):
+        for key, value in (overrides or {}).items():
+            OmegaConf.update(cfg, f"{group}.{key}", value, force_add=True)
     datamodule, model = build(cfg)
     state_key = type(datamodule).__qualname__
     if state_key in checkpoint:
         datamodule.load_state_dict(checkpoint[state_key])
     else:
         log.warning("%s holds no %s state: transforms are refitted on the data", path, state_key)
-    model.on_load_checkpoint(checkpoint)
+    model.run_config = config
+    if any(k.startswith("averaged.") for k in checkpoint["state_dict"]):
+        model.attach_ema()
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
     return Restored(path, checkpoint, OmegaConf.to_container(cfg), datamodule, model)
+
+
+def model_overrides(cfg: DictConfig) -> dict[str, Any]:
+    """The ``model.<key>=...`` given with ``ckpt_path`` (see :func:`checkpoint_overrides`)."""
+    model = cfg.get("model")
+    if model is None:
+        return {}
+    if "_target_" in model:
+        raise EvaluateConfigError(
+            "with ckpt_path the checkpoint's own model is used: change single options with "
+            "model.<key>=<value> (e.g. a sampler's number of steps), not model=<name>"
+        )
+    return OmegaConf.to_container(model, resolve=True)
 
 
 def data_overrides(cfg: DictConfig) -> dict[str, Any]:
@@ -211,7 +242,9 @@ def check_split(split: str) -> str:
 def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Evaluate a checkpoint as its run's EvaluationCallback would; return the record."""
     began = time.perf_counter()
-    restored = restore_checkpoint(cfg.ckpt_path, data_overrides(cfg))
+    restored = restore_checkpoint(
+        cfg.ckpt_path, data_overrides(cfg), model_overrides(cfg), cfg.get("checkpoint", "last")
+    )
     settings = restored.evaluation_settings
     n_samples = int(or_default(cfg.get("n_samples"), settings["n_samples"]))
     batch_size = int(or_default(cfg.get("batch_size"), settings["batch_size"]))
@@ -243,6 +276,7 @@ def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         speed=speed,
         scores=scores,
         monte_carlo=datamodule.monte_carlo_speed(),
+        likelihood=likelihood_record(model, {}, split),
     )
     record.update(
         command="evaluate",

@@ -27,6 +27,7 @@ from genhep.evaluate import (
     check_split,
     checkpoint_overrides,
     data_overrides,
+    model_overrides,
     or_default,
     pick_device,
     restore_checkpoint,
@@ -51,7 +52,9 @@ def sample(cfg: DictConfig) -> dict[str, Any]:
         raise EvaluateConfigError(f"n must be a positive number of events, got {n}")
     out = Path(cfg.out).expanduser()
     split = check_split(cfg.split)
-    restored = restore_checkpoint(cfg.ckpt_path, data_overrides(cfg))
+    restored = restore_checkpoint(
+        cfg.ckpt_path, data_overrides(cfg), model_overrides(cfg), cfg.get("checkpoint", "last")
+    )
     settings = restored.evaluation_settings
     batch_size = int(or_default(cfg.get("batch_size"), settings["batch_size"]))
     model, datamodule = restored.model, restored.datamodule

@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from genhep.data.base import GenerativeDataModule
 from genhep.evaluation.base import Sample
-from genhep.models.base import GenerativeModel
+from genhep.models.base import Generated, GenerativeModel
 from genhep.utils.device import describe_device
 
 
@@ -47,16 +46,19 @@ def sample_like(
 ) -> tuple[Sample, SamplingSpeed]:
     """Generate one event for each event of ``real``, at its condition and mask.
 
-    Returns the generated sample in physical units (``x`` plus the ``cond``/``mask``
-    of ``real``) and the sampling speed.
+    The model samples with its EMA weights where it keeps them
+    (:meth:`~genhep.models.base.GenerativeModel.averaged_weights`). Returns the generated
+    sample in physical units, ``x`` with the ``cond`` of ``real`` and the ``mask`` the model
+    generated (where its ``sample`` returns :class:`~genhep.models.base.Generated` with one),
+    else the one of ``real``; and the sampling speed.
     """
     n = len(real["x"])
     model_space = datamodule.to_model_space(real)
     was_training = model.training
     model.eval()
-    chunks, seconds = [], 0.0
+    chunks, masks, seconds = [], [], 0.0
     columns = (TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=True) as bar:
+    with model.averaged_weights(), Progress(*columns, disable=not progress, transient=True) as bar:
         task = bar.add_task("sampling", total=n)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
@@ -67,14 +69,23 @@ def sample_like(
             }
             _synchronize(model.device)
             began = time.perf_counter()
-            x = model.sample(stop - start, **kwargs)
+            out = model.sample(stop - start, **kwargs)
             _synchronize(model.device)
             seconds += time.perf_counter() - began
+            x, mask = (out.x, out.mask) if isinstance(out, Generated) else (out, None)
             chunks.append(x.detach().cpu())
+            if mask is not None:
+                masks.append(mask.detach().cpu().bool())
             bar.advance(task, stop - start)
     model.train(was_training)
-    generated = {"x": datamodule.to_physical(torch.cat(chunks), real.get("cond"))}
-    generated.update({k: real[k] for k in ("cond", "mask") if k in real})
+    if masks and len(masks) != len(chunks):
+        raise ValueError(f"{type(model).__name__}.sample returned masks for some batches only")
+    mask = torch.cat(masks).numpy() if masks else real.get("mask")
+    generated = {"x": datamodule.to_physical(torch.cat(chunks), real.get("cond"), mask)}
+    if "cond" in real:
+        generated["cond"] = real["cond"]
+    if mask is not None:
+        generated["mask"] = mask
     speed = SamplingSpeed(
         samples_per_s=n / seconds if seconds > 0 else float("inf"),
         batch_size=batch_size,
@@ -82,8 +93,3 @@ def sample_like(
         seconds=seconds,
     )
     return generated, speed
-
-
-def as_float64(sample: Sample) -> Sample:
-    """Copy of a sample with floating arrays in float64 (metrics work in double precision)."""
-    return {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in sample.items()}

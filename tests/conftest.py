@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from genhep.data.gaussian_mixture import GaussianMixtureDataModule
+from genhep.spec import DataSpec
 
 TESTS_DIR = Path(__file__).parent
 REPO_ROOT = TESTS_DIR.parent
@@ -84,9 +85,13 @@ def run_cli(
 
 
 class ImageLikeFamily(GaussianMixtureDataModule):
-    """A stand-in family no model of the foundation supports (for compatibility errors)."""
+    """A stand-in family of images, which flat-vector models refuse (compatibility errors)."""
 
     family = "jet_images"
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(self.family, (1, 25, 25), cond_dim=1)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ import torch
 from genhep.data.calorimeter import get_geometry
 from genhep.data.calorimeter.transforms import (
     TRANSFORMS,
-    ConditionalCompose,
     LayerFractions,
     LogEnergy,
     LogIncidentEnergy,
@@ -17,7 +16,7 @@ from genhep.data.calorimeter.transforms import (
     make_calorimeter_transform,
     u_to_layer_energies,
 )
-from genhep.data.transforms import Standardize
+from genhep.data.transforms import Compose, Standardize
 from genhep.metrics.shower_features import layer_energies
 
 GEOMETRIES = ("ds1_photons", "ds1_pions", "atlas_photons_266")
@@ -226,14 +225,16 @@ def test_pipeline_state_dict_round_trip(name):
     torch.testing.assert_close(fresh.forward(x, cond=e_inc), fitted.forward(x, cond=e_inc))
 
 
-def test_conditional_compose_passes_cond_only_where_needed():
+def test_one_signature_composes_conditional_and_plain_transforms():
     geo = get_geometry("ds1_photons")
     x, e_inc = sparse_showers(geo, n=50)
-    compose = ConditionalCompose([NormalizeByIncident(), Logit(), Standardize()])
-    assert compose.needs_cond
-    assert not ConditionalCompose([Logit(), Standardize()]).needs_cond
+    compose = Compose([NormalizeByIncident(), Logit(), Standardize()])
     y = compose.fit(x, cond=e_inc).forward(x, cond=e_inc)
     assert_round_trip(compose.inverse(y, cond=e_inc), x)
+    # the steps that ignore cond give the same with or without it
+    torch.testing.assert_close(Logit().forward(x / e_inc, cond=e_inc), Logit().forward(x / e_inc))
+    with pytest.raises(ValueError, match="needs the incident energies"):
+        compose.forward(x)
 
 
 def test_unknown_pipeline_is_rejected():

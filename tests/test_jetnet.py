@@ -83,7 +83,7 @@ def test_split_equals_jetnet(n):
 
 
 def test_split_of_loaded_data_matches_jetnet_order(jetnet_dir):
-    dm = JetNetDataModule(path=str(jetnet_dir), jet_type="g", normalisation="none")
+    dm = JetNetDataModule(path=str(jetnet_dir), jet_type="g", transform="none")
     dm.setup()
     pf, _ = make_jets(200, seed=0)
     idx = jetnet_reference_split(200, "valid")

@@ -119,7 +119,7 @@ def test_jetnet_reads_a_genhep_directory_unchanged(tmp_path, no_zenodo_check):
 def test_genhep_split_is_jetnets_split(tmp_path, no_zenodo_check):
     pf, jf = make_jets(200, seed=5)
     write_file(tmp_path / "q.hdf5", pf, jf)
-    dm = JetNetDataModule(path=str(tmp_path), jet_type="q", normalisation="none")
+    dm = JetNetDataModule(path=str(tmp_path), jet_type="q", transform="none")
     dm.setup("fit")
     for split in ("train", "valid", "test"):
         theirs, _ = JetNet.getData(jet_type="q", data_dir=str(tmp_path), split=split)

@@ -174,7 +174,7 @@ def test_unconditional_28x28_pads_like_the_data_and_has_no_aux_head():
     border[..., before : before + 25, before : before + 25] = 0
     assert (border == 0).all() and (core > 0).any()
     torch.testing.assert_close(model._crop(images), core)
-    with pytest.raises(ValueError, match=r"\(1, S, S\) images with S >= 25"):
+    with pytest.raises(ValueError, match=r"\(1, S, S\) with S >= 25"):
         LocationAwareGAN({**SPEC, "event_shape": [625]})
 
 

@@ -9,6 +9,7 @@ from scipy.stats import multivariate_normal
 from genhep.data.gaussian_mixture import GaussianMixtureDataModule
 from genhep.metrics.wasserstein import wasserstein_1d
 from genhep.models.base import IncompatibleDataError
+from genhep.spec import DataSpec
 from genhep.models.mdn import MixtureDensityNetwork
 
 SPEC = {"family": "gaussian_mixture", "event_shape": [2], "cond_dim": 1, "has_mask": False}
@@ -45,12 +46,15 @@ def test_samples_have_the_mixture_mean():
     assert torch.allclose(samples.mean(0), mdn.mixture(cond[:1], 1).mean[0], atol=0.03)
 
 
-def test_conditional_mdn_needs_cond_and_rejects_other_families():
+def test_conditional_mdn_needs_cond_and_takes_any_flat_vector():
     mdn = MixtureDensityNetwork(SPEC)
     with pytest.raises(ValueError, match=r"pass cond of shape \(n, 1\)"):
         mdn.sample(3)
-    with pytest.raises(IncompatibleDataError, match="Supported families: gaussian_mixture"):
-        MixtureDensityNetwork({**SPEC, "family": "jet_images"})
+    assert MixtureDensityNetwork.accepts(DataSpec("calorimeter", (368,), cond_dim=1))
+    with pytest.raises(IncompatibleDataError, match=r"needs flat events \(D,\)"):
+        MixtureDensityNetwork({**SPEC, "family": "jet_images", "event_shape": [1, 25, 25]})
+    with pytest.raises(IncompatibleDataError, match="without a mask"):
+        MixtureDensityNetwork({**SPEC, "family": "jetnet", "event_shape": [3], "has_mask": True})
 
 
 def test_trained_mdn_matches_the_true_density():

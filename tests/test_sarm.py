@@ -208,7 +208,7 @@ def test_contract_errors():
         sarm(3, 2).sample(2)
     with pytest.raises(ValueError, match="square one-channel"):
         SparseAutoregressiveModel({"family": "jet_images", "event_shape": [25, 25], "cond_dim": 0})
-    with pytest.raises(IncompatibleDataError, match="Supported families: jet_images"):
+    with pytest.raises(IncompatibleDataError, match="it models jet_images data"):
         SparseAutoregressiveModel({"family": "gaussian_mixture", "event_shape": [2], "cond_dim": 0})
     with pytest.raises(ValueError, match="central_size"):
         sarm(5, stages=2, central_size=5)

@@ -19,7 +19,7 @@ def test_standardize_uses_only_masked_entries():
     x = torch.randn(200, 30, 3, dtype=torch.float64) + 4.0
     mask = torch.rand(200, 30) > 0.5
     x[~mask] = 0.0
-    t = Standardize().fit(x, mask)
+    t = Standardize().fit(x, mask=mask)
     assert torch.allclose(t.mean, x[mask].mean(0))
 
 

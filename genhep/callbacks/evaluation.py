@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from genhep.data.base import GenerativeDataModule
 from genhep.evaluation.base import Evaluator, Metric, Sample
-from genhep.models.base import GenerativeModel
+from genhep.models.base import LOG_PROB_KINDS, GenerativeModel
 from genhep.sampling import SamplingSpeed, sample_like
 from genhep.utils.io import atomic_write_json, atomic_write_npz
 from genhep.utils.loggers import log_figures
@@ -119,11 +119,14 @@ def results_record(
     speed: SamplingSpeed | None,
     scores: Scores,
     monte_carlo: dict[str, Any] | None = None,
+    likelihood: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``results.json`` record (DESIGN.md, "Result files"); no speed for sample files.
+    """The ``results.json`` record (docs/architecture.md, "Result files"); no speed for
+    sample files.
 
     ``monte_carlo``: the speed of the Monte Carlo that made the real data, when genhep made
-    it (:meth:`~genhep.data.base.GenerativeDataModule.monte_carlo_speed`).
+    it (:meth:`~genhep.data.base.GenerativeDataModule.monte_carlo_speed`). ``likelihood``:
+    :func:`likelihood_record` of a model with ``log_prob`` (``None`` for the others).
     """
     return {
         "model": model,
@@ -138,21 +141,41 @@ def results_record(
         "device": None if speed is None else speed.device,
         "sampling": None if speed is None else speed.to_dict(),
         "monte_carlo": monte_carlo,
+        "likelihood": likelihood,
         "metrics": {name: metric.to_dict() for name, metric in scores.metrics.items()},
         "figures": None if scores.figure_dir is None else str(scores.figure_dir),
     }
+
+
+def likelihood_record(
+    model: GenerativeModel, logged: dict[str, Any], split: str
+) -> dict[str, Any] | None:
+    """What ``results.json`` says of a model's likelihood: its kind (``exact``,
+    ``discretised``, ``bound``: :data:`~genhep.models.base.LOG_PROB_KINDS`) and, where the
+    split's loss was logged, the negative log-likelihood and bits per dimension."""
+    if not model.has_log_prob:
+        return None
+    kind = model.log_prob_kind
+    record: dict[str, Any] = {"kind": kind, "meaning": LOG_PROB_KINDS[kind]}
+    for name in ("loss", "bits_per_dim"):
+        value = logged.get(f"{split}/{name}")
+        record[name] = None if value is None else float(value)
+    return record
 
 
 class EvaluationCallback(pl.Callback):
     """Evaluate a model with its data family's evaluator.
 
     Runs at the end of every ``every_n_epochs``-th validation (if ``on_validation``) and
-    at the end of testing (if ``on_test``), on global rank 0 only. It samples one event
-    per real event of the split (at most ``n_samples``) with the real events' conditions
-    and masks, scores them, logs ``<split>/<metric>`` scalars and figures to every
-    logger, saves figures under ``<output_dir>/figures/<split>/`` and writes
-    ``<output_dir>/results.json`` atomically. Sampling runs under a forked random state
-    seeded with ``seed``: evaluation never changes the training random stream.
+    at the end of testing (if ``on_test``). Global rank 0 samples one event per real event of
+    the split (at most ``n_samples``) with the real events' conditions and masks (or the
+    model's own masks), scores them, logs figures to every logger, saves them under
+    ``<output_dir>/figures/<split>/`` and writes ``<output_dir>/results.json`` atomically.
+    The scores reach Lightning's metric store as ``<split>/<metric>`` on every rank
+    (broadcast from rank 0), so ``ModelCheckpoint``, ``EarlyStopping`` and a hyperparameter
+    search can monitor e.g. ``val/w1m``; they reach the loggers from there. Sampling runs
+    under a forked random state seeded with ``seed``: evaluation never changes the training
+    random stream.
     """
 
     def __init__(
@@ -182,16 +205,31 @@ class EvaluationCallback(pl.Callback):
         if trainer.sanity_checking or not self.on_validation or trainer.state.fn != "fit":
             return
         if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
-            self.evaluate(trainer, pl_module, "val")
+            self._evaluate_and_log(trainer, pl_module, "val")
 
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.on_test:
-            self.evaluate(trainer, pl_module, "test")
+            self._evaluate_and_log(trainer, pl_module, "test")
+
+    def _evaluate_and_log(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str
+    ) -> None:
+        """:meth:`evaluate` on rank 0; its scalars into Lightning's metric store on all ranks."""
+        results = self.evaluate(trainer, pl_module, split)
+        scalars = None
+        if results is not None:
+            scalars = {f"{split}/{k}": m["value"] for k, m in results["metrics"].items()}
+            if results["sampling"] is not None:
+                scalars[f"{split}/samples_per_s"] = results["sampling"]["samples_per_s"]
+        scalars = trainer.strategy.broadcast(scalars, src=0)
+        for name, value in scalars.items():
+            pl_module.log(name, float(value), sync_dist=False, batch_size=1)
 
     def evaluate(
         self, trainer: pl.Trainer, model: pl.LightningModule, split: str
     ) -> dict[str, Any] | None:
-        """Run one evaluation on ``split`` and return the results dict (rank 0; else None)."""
+        """Run one evaluation on ``split``, write ``results.json`` and return its record (on
+        rank 0; ``None`` elsewhere). Logging the scalars is :meth:`_evaluate_and_log`'s."""
         if not trainer.is_global_zero:
             return None
         datamodule = trainer.datamodule
@@ -213,15 +251,9 @@ class EvaluationCallback(pl.Callback):
             self.output_dir,
             self.make_figures,
         )
-        step = trainer.global_step
-        scalars = {f"{split}/{name}": metric.value for name, metric in scores.metrics.items()}
-        scalars[f"{split}/samples_per_s"] = speed.samples_per_s
-        for logger in trainer.loggers:
-            logger.log_metrics(scalars, step=step)
         if scores.figures:
-            log_figures(
-                trainer.loggers, {f"{split}/{k}": f for k, f in scores.figures.items()}, step
-            )
+            figures = {f"{split}/{k}": f for k, f in scores.figures.items()}
+            log_figures(trainer.loggers, figures, trainer.global_step)
         scores.close_figures()
         summary = run_summary()
         results = results_record(
@@ -238,6 +270,7 @@ class EvaluationCallback(pl.Callback):
             speed=speed,
             scores=scores,
             monte_carlo=datamodule.monte_carlo_speed(),
+            likelihood=likelihood_record(model, dict(trainer.callback_metrics), split),
         )
         results["evaluation_seconds"] = time.perf_counter() - began
         atomic_write_json(self.output_dir / "results.json", results)

@@ -2,9 +2,10 @@
 
 A family subclasses :class:`GenerativeDataModule` and provides
 
-- ``family``: its name, as models list it in ``supported_families``;
-- :meth:`spec`: event shape, condition size and whether batches carry a mask,
-  known from the configuration alone (before any data is read);
+- ``family``: its name (:attr:`DataSpec.family`);
+- :meth:`spec`: event shape, condition size, whether batches carry a mask and the named
+  column groups (:class:`~genhep.spec.DataSpec`), known from the configuration alone (before
+  any data is read);
 - :meth:`load_arrays`: every event in physical units (validated against its schema);
 - :meth:`make_transform` / :meth:`make_cond_transform`: invertible preprocessing;
 - :meth:`evaluator`: the family's physics scores;
@@ -13,15 +14,20 @@ A family subclasses :class:`GenerativeDataModule` and provides
   ``genhep sample``). Families whose public keys differ from the sample's keys
   override those two methods.
 
-A transform of ``x`` that needs each event's condition (e.g. calorimeter showers divided
-by their incident energy) sets ``needs_cond = True``; it then receives the *physical*
-condition as ``cond=`` in ``fit``, ``forward`` and ``inverse``, and :meth:`to_physical`
-must be given the events' physical ``cond``. A transform that changes the event shape
-(``spec.event_shape`` is the model-space shape) overrides :attr:`physical_event_shape`.
+- :meth:`generate` and :meth:`needs_generation`, for families with a Monte Carlo generator:
+  Lightning's :meth:`prepare_data` (rank 0 of each node) makes missing data before any rank
+  reads it, so a DDP job never runs the generator twice.
 
-The base class splits the events (fractions + seed), fits the transforms on the
-training split, serves batches ``{"x", "mask"?, "cond"?}`` in model space and hands
-the evaluation callback real samples in physical units.
+The ``x`` transform always receives the events' *physical* condition and mask as keywords
+(``fit(x, cond=..., mask=...)``, :mod:`genhep.data.transforms`): calorimeter showers are
+divided by their incident energy, clouds standardised over their real particles. A transform
+that changes the event shape (``spec.event_shape`` is the model-space shape) overrides
+:attr:`physical_event_shape`.
+
+The base class splits the events (fractions + seed), fits the transforms on the training
+split, serves batches ``{"x", "mask"?, "cond"?}`` in model space (float32, transformed in
+float64 chunks of :data:`TRANSFORM_CHUNK` events, so a large file never exists in float64 at
+once) and hands the evaluation callback real samples in physical units (float64).
 """
 
 from __future__ import annotations
@@ -41,10 +47,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from genhep.data.generation import generation_speed
 from genhep.data.schema import ArraySpec, read_hdf5, write_hdf5
 from genhep.data.transforms import Identity, Transform
-from genhep.evaluation.base import Evaluator, Sample
+from genhep.evaluation.base import Evaluator, Sample, as_float64
 from genhep.spec import DataSpec
 
 SPLITS = ("train", "val", "test")
+#: Events transformed at once into model space (float64 work, float32 result).
+TRANSFORM_CHUNK = 65536
 
 
 def split_indices(
@@ -212,6 +220,17 @@ class GenerativeDataModule(pl.LightningDataModule):
             "or read from data.path)"
         )
 
+    def needs_generation(self) -> bool:
+        """Whether :meth:`prepare_data` must make data with :meth:`generate` (no ``path`` given
+        and the generated file not yet cached); ``False`` for families without a generator."""
+        return False
+
+    def prepare_data(self) -> None:
+        """Make missing data once, before any rank reads it (Lightning calls this on rank 0
+        of each node only); :meth:`setup` then finds the cached files."""
+        if self.needs_generation():
+            self.generate()
+
     def monte_carlo_speed(self) -> dict[str, Any] | None:
         """How fast genhep's Monte Carlo made the data read (events per CPU-second, one core;
         :func:`genhep.data.generation.generation_speed`), or ``None`` (public files, data
@@ -236,9 +255,11 @@ class GenerativeDataModule(pl.LightningDataModule):
         }
         train = {k: torch.as_tensor(v) for k, v in self.physical["train"].items()}
         if not self.transform.fitted:
-            self.transform.fit(train["x"], train.get("mask"), **self._cond_kwargs(train))
+            self.transform.fit(
+                train["x"].double(), cond=_double(train.get("cond")), mask=train.get("mask")
+            )
         if "cond" in train and not self.cond_transform.fitted:
-            self.cond_transform.fit(train["cond"])
+            self.cond_transform.fit(train["cond"].double())
         self.datasets = {split: self._model_space(self.physical[split]) for split in SPLITS}
 
     def _check_against_spec(self, arrays: Sample) -> None:
@@ -252,25 +273,24 @@ class GenerativeDataModule(pl.LightningDataModule):
         if cond_dim != spec.cond_dim:
             raise ValueError(f"{name}: condition has {cond_dim} columns, expected {spec.cond_dim}")
 
-    def _cond_kwargs(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:
-        """``{"cond": physical condition}`` for a transform with ``needs_cond``, else ``{}``."""
-        if not getattr(self.transform, "needs_cond", False):
-            return {}
-        if sample.get("cond") is None:
-            raise ValueError(
-                f"{type(self).__name__}: the transform {self.transform!r} needs each event's "
-                "condition in physical units (pass cond=...)"
-            )
-        return {"cond": torch.as_tensor(sample["cond"])}
-
     def _model_space(self, sample: Sample) -> DictDataset:
-        x = self.transform.forward(torch.as_tensor(sample["x"]), **self._cond_kwargs(sample))
-        tensors = {"x": x.float()}
-        if "cond" in sample:
-            tensors["cond"] = self.cond_transform.forward(torch.as_tensor(sample["cond"])).float()
-        if "mask" in sample:
-            tensors["mask"] = torch.as_tensor(sample["mask"]).bool()
-        return DictDataset(tensors)
+        """Physical events -> model-space tensors (float32), in float64 chunks."""
+        n = len(sample["x"])
+        chunks: dict[str, list[Tensor]] = {key: [] for key in sample}
+        for start in range(0, max(n, 1), TRANSFORM_CHUNK):
+            part = {
+                k: torch.as_tensor(v[start : start + TRANSFORM_CHUNK]) for k, v in sample.items()
+            }
+            cond, mask = _double(part.get("cond")), part.get("mask")
+            mask = None if mask is None else mask.bool()
+            chunks["x"].append(
+                self.transform.forward(part["x"].double(), cond=cond, mask=mask).float()
+            )
+            if cond is not None:
+                chunks["cond"].append(self.cond_transform.forward(cond).float())
+            if mask is not None:
+                chunks["mask"].append(mask)
+        return DictDataset({key: torch.cat(parts) for key, parts in chunks.items()})
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         if not self.datasets:
@@ -317,21 +337,31 @@ class GenerativeDataModule(pl.LightningDataModule):
         """
         if not self.physical:
             self.setup()
-        real = {k: v[:n] for k, v in self.physical[stage].items()}
-        reference = {k: v[:n] for k, v in self.physical["train"].items()}
+        real = as_float64({k: v[:n] for k, v in self.physical[stage].items()})
+        reference = as_float64({k: v[:n] for k, v in self.physical["train"].items()})
         return real, reference
 
     def to_model_space(self, sample: Sample) -> dict[str, Tensor]:
         """Transform ``cond`` (and keep ``mask``) of a physical sample for ``model.sample``."""
         return self._model_space(sample).tensors
 
-    def to_physical(self, x: Tensor, cond: np.ndarray | Tensor | None = None) -> np.ndarray:
+    def to_physical(
+        self,
+        x: Tensor,
+        cond: np.ndarray | Tensor | None = None,
+        mask: np.ndarray | Tensor | None = None,
+    ) -> np.ndarray:
         """Inverse-transform model-space events to physical units (numpy, float64).
 
-        ``cond``: the events' condition in *physical* units, needed when the transform
-        depends on it (``transform.needs_cond``); ignored otherwise.
+        ``cond``: the events' condition in *physical* units and ``mask`` their real particles
+        (the model's own mask where it generates one); a transform uses what it needs.
         """
-        kwargs = {
-            k: v.detach().cpu().double() for k, v in self._cond_kwargs({"cond": cond}).items()
-        }
-        return self.transform.inverse(x.detach().cpu().double(), **kwargs).numpy()
+        return self.transform.inverse(
+            x.detach().cpu().double(),
+            cond=_double(None if cond is None else torch.as_tensor(cond)),
+            mask=None if mask is None else torch.as_tensor(mask).bool(),
+        ).numpy()
+
+
+def _double(value: Tensor | None) -> Tensor | None:
+    return None if value is None else value.detach().cpu().double()

@@ -109,7 +109,7 @@ class GaussianMixtureDataModule(GenerativeDataModule):
         n_events: events to draw when no ``path`` is given.
         sample_seed: seed of the drawn events.
         path: optional HDF5 file (``x``, and ``cond`` if conditional) to read instead.
-        standardize: train on per-feature standardised ``x`` (else raw).
+        transform: ``standardize`` (per-feature standardised ``x``) or ``none`` (raw).
         **kwargs: split and loader settings of :class:`GenerativeDataModule`.
     """
 
@@ -125,10 +125,12 @@ class GaussianMixtureDataModule(GenerativeDataModule):
         n_events: int = 20000,
         sample_seed: int = 1,
         path: str | None = None,
-        standardize: bool = True,
+        transform: str = "standardize",
         **kwargs,
     ) -> None:
-        self.standardize = standardize
+        if transform not in ("standardize", "none"):
+            raise ValueError(f"data.transform must be 'standardize' or 'none', got {transform!r}")
+        self.transform_name = transform
         super().__init__(**kwargs)
         self.truth = GaussianMixture(dim, n_modes, conditional, truth_seed, radius)
         self.n_events, self.sample_seed = n_events, sample_seed
@@ -151,7 +153,7 @@ class GaussianMixtureDataModule(GenerativeDataModule):
         return self.truth.sample(self.n_events, np.random.default_rng(self.sample_seed))
 
     def make_transform(self) -> Transform:
-        return Standardize() if self.standardize else Identity()
+        return Standardize() if self.transform_name == "standardize" else Identity()
 
     def evaluator(self) -> GaussianMixtureEvaluator:
         return GaussianMixtureEvaluator(self.truth)

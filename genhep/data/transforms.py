@@ -4,6 +4,13 @@ A transform is fitted once on the training split, then maps tensors both ways:
 ``forward`` (physical -> model space) and ``inverse`` (model space -> physical).
 Its fitted parameters travel in the checkpoint through :meth:`Transform.state_dict`
 as plain tensors, so a restored run inverts samples exactly as the original did.
+
+One signature for every family: ``fit(x, *, cond=None, mask=None)``,
+``forward(x, *, cond=None, mask=None)``, ``inverse(x, *, cond=None, mask=None)``. ``cond`` is
+each event's condition in *physical* units (e.g. the incident energy in MeV, which calorimeter
+transforms divide by), ``mask`` ``(N, n)`` bool the real particles of a cloud. The data module
+always passes both where the family has them; a transform uses what it needs and ignores the
+rest.
 """
 
 from __future__ import annotations
@@ -22,23 +29,28 @@ class Transform:
 
     state_keys: tuple[str, ...] = ()
 
-    def fit(self, x: Tensor, mask: Tensor | None = None) -> Transform:
-        """Fit parameters on physical-unit data ``x`` of shape ``(N, *event_shape)``.
-
-        ``mask`` (``(N, n)`` bool, for particle clouds) marks the real entries.
-        """
+    def fit(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Transform:
+        """Fit parameters on physical-unit data ``x`` of shape ``(N, *event_shape)``."""
         return self
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         """Physical units -> model space."""
         return x
 
-    def inverse(self, x: Tensor) -> Tensor:
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         """Model space -> physical units."""
         return x
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
+    def __call__(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        return self.forward(x, cond=cond, mask=mask)
 
     @property
     def fitted(self) -> bool:
@@ -62,10 +74,10 @@ Identity = Transform
 
 
 class Standardize(Transform):
-    """Per-feature ``(x - mean) / std`` over the last axis; masked entries stay zero.
+    """Per-feature ``(x - mean) / std`` over the last axis.
 
-    Statistics are taken over every leading axis (events, and particles where a mask
-    says which are real). A constant feature gets ``std = 1``.
+    Statistics are taken over every leading axis (events, and the real particles where ``fit``
+    gets a mask). A constant feature gets ``std = 1``.
     """
 
     state_keys = ("mean", "std")
@@ -75,7 +87,9 @@ class Standardize(Transform):
         self.mean: Tensor | None = None
         self.std: Tensor | None = None
 
-    def fit(self, x: Tensor, mask: Tensor | None = None) -> Standardize:
+    def fit(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Standardize:
         values = x.reshape(-1, x.shape[-1]) if mask is None else x[mask.bool()]
         values = values.double()
         self.mean = values.mean(dim=0)
@@ -88,11 +102,15 @@ class Standardize(Transform):
             raise RuntimeError("Standardize used before fit() or load_state_dict()")
         return self.mean.to(x.device, x.dtype), self.std.to(x.device, x.dtype)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         mean, std = self._params(x)
         return (x - mean) / std
 
-    def inverse(self, x: Tensor) -> Tensor:
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         mean, std = self._params(x)
         return x * std + mean
 
@@ -103,24 +121,28 @@ class Compose(Transform):
     def __init__(self, transforms: Sequence[Transform]) -> None:
         self.transforms = list(transforms)
 
-    def fit(self, x: Tensor, mask: Tensor | None = None) -> Compose:
+    def fit(self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None) -> Compose:
         for transform in self.transforms:
-            transform.fit(x, mask)
-            x = transform.forward(x)
+            transform.fit(x, cond=cond, mask=mask)
+            x = transform.forward(x, cond=cond, mask=mask)
         return self
 
     @property
     def fitted(self) -> bool:
         return all(t.fitted for t in self.transforms)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         for transform in self.transforms:
-            x = transform.forward(x)
+            x = transform.forward(x, cond=cond, mask=mask)
         return x
 
-    def inverse(self, x: Tensor) -> Tensor:
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         for transform in reversed(self.transforms):
-            x = transform.inverse(x)
+            x = transform.inverse(x, cond=cond, mask=mask)
         return x
 
     def state_dict(self) -> dict[str, Tensor]:

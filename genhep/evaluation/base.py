@@ -14,6 +14,11 @@ Sample = dict[str, np.ndarray]
 ``cond`` (N, C) and ``mask`` (N, n particles)."""
 
 
+def as_float64(sample: Sample) -> Sample:
+    """Copy of a sample with floating arrays in float64 (metrics work in double precision)."""
+    return {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in sample.items()}
+
+
 @dataclass(frozen=True)
 class Metric:
     """One score: its value, its uncertainty, and the same score for two real samples.

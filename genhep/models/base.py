@@ -1,127 +1,202 @@
 """The model contract: a LightningModule that can ``sample`` (and maybe ``log_prob``).
 
-Every generative model subclasses :class:`GenerativeModel` and
+Every generative model subclasses :class:`GenerativeModel` (or one of the two family bases,
+:class:`~genhep.models.likelihood.LikelihoodModel` and
+:class:`~genhep.models.adversarial.AdversarialModel`) and
 
-- lists the data families it accepts in ``supported_families``;
-- implements ``sample(n, cond=None, mask=None)`` in the family's *transformed* space;
-- implements ``log_prob(x, cond=None)`` only if its density is tractable. Models
-  without one do not define it (``model.has_log_prob`` is then False).
+- says which data it can model with :meth:`GenerativeModel.incompatibility` (``None``: it can),
+  from the :class:`~genhep.spec.DataSpec` alone; ``accepts(spec)`` is its yes/no form and the
+  runner refuses an incompatible pair before anything is built. The helpers of
+  :mod:`genhep.spec` describe kinds of data: "any flat vector", "any cloud", "jet images";
+- implements ``sample(n, cond=None, mask=None)`` in the family's *transformed* space. It
+  returns the events ``(n, *event_shape)``, or a :class:`Generated` ``(x, mask)`` when the
+  model makes its own particle masks (clouds whose multiplicity it samples): the evaluation
+  then uses the model's masks, not the real ones;
+- implements ``log_prob(x, cond=None)`` only if it has a likelihood, and then declares its
+  kind in :attr:`GenerativeModel.log_prob_kind`: ``"exact"`` (a density), ``"discretised"`` (the
+  probability of quantised data) or ``"bound"`` (a lower bound, e.g. a VAE's ELBO). Models
+  without one do not define it.
+- may fit what it needs from the training data (intensity levels, ranges) in
+  :meth:`GenerativeModel.fit_to_data`, called once before training starts on fresh weights;
+- may keep an exponential moving average of the weights of the part that generates
+  (``ema``: the decay, ``None`` = off; :meth:`GenerativeModel.generating_module`), held in the
+  checkpoint and used by every sampling (evaluation, ``genhep evaluate``, ``genhep sample``).
 
-The base class builds the optimizer from a ``_partial_`` Hydra config, stores the
-random state in checkpoints so a resumed run continues exactly as an uninterrupted
-one, and keeps the composed run configuration (plain containers) in the checkpoint.
+``sample`` is abstract and enforced: a model class without it cannot be instantiated.
+
+What the framework does around the hooks, random-state restore for exact resume, EMA updates,
+the composed config in checkpoints, lives in :class:`genhep.callbacks.framework.FrameworkCallback`,
+which the runner always adds: no subclass can switch it off by overriding a hook without
+``super()``.
 """
 
 from __future__ import annotations
 
-import random
-from abc import abstractmethod
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
-from torch import Tensor
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from genhep.spec import DataSpec
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
+#: The kinds of ``log_prob`` a model may have, and what each means (``results.json``, report).
+LOG_PROB_KINDS = {
+    "exact": "exact log-density",
+    "discretised": "exact log-probability of the discretised data",
+    "bound": "lower bound of the log-likelihood (ELBO)",
+}
+
 
 class IncompatibleDataError(ValueError):
-    """A model composed with a data family it does not support."""
+    """A model composed with data it cannot model."""
 
 
-def check_compatible(model_class: type, family: str) -> None:
-    """Fail before training if ``model_class`` does not accept data ``family``."""
-    supported = getattr(model_class, "supported_families", ())
-    if family not in supported:
-        raise IncompatibleDataError(
-            f"model {model_class.__name__} does not support data family '{family}'. "
-            f"Supported families: {', '.join(supported) or '(none declared)'}. "
-            f"Choose data=<one of these> or another model."
-        )
+class Generated(NamedTuple):
+    """What ``sample`` returns when the model makes the particle masks too."""
+
+    x: Tensor
+    mask: Tensor | None = None
 
 
-def plain_containers(value: Any) -> Any:
-    """``value`` with every OmegaConf container and mapping turned into dicts and lists."""
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, Mapping):
-        return {k: plain_containers(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_containers(v) for v in value]
-    return value
+@dataclass(frozen=True)
+class TrainingData:
+    """The training split as :meth:`GenerativeModel.fit_to_data` sees it.
+
+    Attributes:
+        x: ``(N, *event_shape)`` model-space events (CPU, float32).
+        cond: ``(N, cond_dim)`` model-space conditions, or ``None``.
+        mask: ``(N, n)`` bool particle masks, or ``None``.
+        to_physical: maps model-space ``x`` (any leading shape the transform accepts) back to
+            physical units (numpy float64), given the physical ``cond``/``mask`` the
+            transform needs; ``None`` where the data module has no transform.
+    """
+
+    x: Tensor
+    cond: Tensor | None = None
+    mask: Tensor | None = None
+    to_physical: Callable[..., Any] | None = None
 
 
-def _rng_state() -> dict[str, Any]:
-    """Global random states as tensors and plain containers (``weights_only``-safe)."""
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2])},
-        "python": [list(random.getstate()[1]), random.getstate()[0], random.getstate()[2]],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(
-        ("MT19937", state["numpy"]["keys"].numpy().astype(np.uint32), state["numpy"]["pos"])
+def check_compatible(model_class: type[GenerativeModel], spec: DataSpec) -> None:
+    """Raise :class:`IncompatibleDataError` if ``model_class`` cannot model ``spec``'s data."""
+    problem = model_class.incompatibility(spec)
+    if problem is None:
+        return
+    mask = ", masked" if spec.has_mask else ""
+    raise IncompatibleDataError(
+        f"model {model_class.__name__} cannot model data '{spec.family}' (event_shape "
+        f"{tuple(spec.event_shape)}, cond_dim {spec.cond_dim}{mask}): {problem}. "
+        "Choose another model=... or data=..."
     )
-    internal, version, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class GenerativeModel(pl.LightningModule):
+class _ModelMeta(ABCMeta, type(pl.LightningModule)):
+    """``abc`` enforcement for LightningModules: abstract methods must be implemented."""
+
+
+class GenerativeModel(pl.LightningModule, metaclass=_ModelMeta):
     """Base class of every generative model (see the module docstring).
 
     Args:
         data_spec: :meth:`DataSpec.to_dict` of the data family, filled in by the runner.
         optimizer: ``functools.partial`` of a torch optimizer (Hydra ``_partial_: true``).
         scheduler: optional ``functools.partial`` of a torch LR scheduler.
+        ema: decay of the exponential moving average of the generating weights (e.g. 0.999),
+            updated after every optimizer step of the generating part; ``None``: off.
     """
 
-    supported_families: ClassVar[tuple[str, ...]] = ()
+    #: ``"exact"``, ``"discretised"`` or ``"bound"`` where the model defines ``log_prob``.
+    log_prob_kind: ClassVar[str | None] = None
 
     def __init__(
         self,
         data_spec: Mapping[str, Any],
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        ema: float | None = None,
     ) -> None:
         super().__init__()
         self.data_spec = DataSpec.from_dict(data_spec)
-        check_compatible(type(self), self.data_spec.family)
+        check_compatible(type(self), self.data_spec)
+        if ema is not None and not 0.0 < ema < 1.0:
+            raise ValueError(f"model.ema must be a decay in (0, 1) or null, got {ema}")
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.ema_decay = ema
+        self.averaged: AveragedModel | None = None
         self.run_config: dict[str, Any] | None = None
-        self._pending_rng_state: Mapping[str, Any] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        has_log_prob = callable(getattr(cls, "log_prob", None))
+        kind = cls.__dict__.get("log_prob_kind", cls.log_prob_kind)
+        if has_log_prob and kind is None:
+            raise TypeError(
+                f"{cls.__name__} defines log_prob but no log_prob_kind "
+                f"(one of {sorted(LOG_PROB_KINDS)})"
+            )
+        if isinstance(kind, str) and kind not in LOG_PROB_KINDS:
+            raise TypeError(f"{cls.__name__}.log_prob_kind must be one of {sorted(LOG_PROB_KINDS)}")
+
+    # -- what data the model takes ------------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def incompatibility(cls, spec: DataSpec) -> str | None:
+        """Why this model cannot model data of ``spec`` (a phrase), or ``None`` if it can."""
+
+    @classmethod
+    def accepts(cls, spec: DataSpec) -> bool:
+        """Whether this model can model data of ``spec``."""
+        return cls.incompatibility(spec) is None
+
+    # -- what the model offers ------------------------------------------------------------
 
     @property
     def has_log_prob(self) -> bool:
-        """Whether this model defines an exact (or bounded) ``log_prob``."""
-        return callable(getattr(self, "log_prob", None))
+        """Whether this model defines ``log_prob`` (its kind: :attr:`log_prob_kind`)."""
+        return self.log_prob_kind is not None and callable(getattr(self, "log_prob", None))
 
     @abstractmethod
-    def sample(self, n: int, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        """``n`` events ``(n, *event_shape)`` in transformed space, on the module's device.
+    def sample(
+        self, n: int, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor | Generated:
+        """``n`` events ``(n, *event_shape)`` in transformed space, on the module's device,
+        or :class:`Generated` with the model's own masks ``(n, particles)``.
 
         ``cond`` ``(n, cond_dim)`` and ``mask`` ``(n, particles)`` are in model space too.
         """
 
-    def configure_optimizers(self) -> Any:
-        if self.optimizer_factory is None:
+    def fit_to_data(self, data: TrainingData) -> None:
+        """Fit what the model takes from the training data (levels, ranges) into buffers.
+
+        Called once before training on fresh weights (not on resume), by the framework; the
+        buffers travel in checkpoints. The default fits nothing.
+        """
+
+    # -- optimisation ---------------------------------------------------------------------
+
+    def build_optimizer(self, factory: OptimizerFactory | None, params: Iterable[Any]) -> Any:
+        """``factory(params=params)``, with a clear error when no optimizer is configured."""
+        if factory is None:
             raise ValueError(f"{type(self).__name__}: no optimizer configured (model.optimizer)")
-        optimizer = self.optimizer_factory(params=self.parameters())
+        return factory(params=params)
+
+    def trained_parameters(self) -> Iterator[nn.Parameter]:
+        """Every parameter an optimizer updates (the EMA copy is not one)."""
+        return (p for name, p in self.named_parameters() if not name.startswith("averaged."))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.build_optimizer(self.optimizer_factory, self.trained_parameters())
         if self.scheduler_factory is None:
             return optimizer
         return {
@@ -129,22 +204,48 @@ class GenerativeModel(pl.LightningModule):
             "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)},
         }
 
-    # -- checkpoints -------------------------------------------------------------------
+    # -- exponential moving average -------------------------------------------------------
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "hyper_parameters" in checkpoint:
-            checkpoint["hyper_parameters"] = plain_containers(checkpoint["hyper_parameters"])
-        checkpoint["genhep_rng_state"] = _rng_state()
-        if self.run_config is not None:
-            checkpoint["genhep_config"] = self.run_config
+    def generating_module(self) -> nn.Module:
+        """The part of the model that generates, whose weights the EMA averages.
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Restored at the next training epoch start: validation sanity checks and
-        # other set-up work between loading and training must not shift the stream.
-        self._pending_rng_state = checkpoint.get("genhep_rng_state")
-        self.run_config = checkpoint.get("genhep_config", self.run_config)
+        Default: every submodule (a container over them); a GAN returns its generator.
+        """
+        return nn.ModuleList([m for name, m in self.named_children() if name != "averaged"])
 
-    def on_train_epoch_start(self) -> None:
-        if self._pending_rng_state is not None:
-            _set_rng_state(self._pending_rng_state)
-            self._pending_rng_state = None
+    def attach_ema(self) -> None:
+        """Create the averaged copy of :meth:`generating_module` (idempotent; a no-op when
+        ``ema`` is off). Called by the framework before training and before a checkpoint's
+        weights are loaded, so that ``averaged.*`` entries load too."""
+        if self.ema_decay is None or self.averaged is not None:
+            return
+        self.averaged = AveragedModel(
+            self.generating_module(),
+            multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay),
+            use_buffers=False,
+        ).requires_grad_(False)
+
+    def update_ema(self) -> None:
+        """One EMA step towards the current generating weights (the first copies them)."""
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.generating_module())
+
+    @contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """Within the block the generating module's parameters are the EMA averages (when
+        there are any); the live ones are put back afterwards. Buffers (batch-norm statistics,
+        fitted levels) are not averaged: the live ones serve both."""
+        if self.averaged is None or int(self.averaged.n_averaged) == 0:
+            yield
+            return
+        live = list(self.generating_module().parameters())
+        backup = [t.detach().clone() for t in live]
+        with torch.no_grad():
+            for target, value in zip(live, self.averaged.module.parameters(), strict=True):
+                target.copy_(value)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for target, value in zip(live, backup, strict=True):
+                    target.copy_(value)

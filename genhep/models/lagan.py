@@ -60,22 +60,26 @@ metrics are); a checkpoint chosen by it is the one whose discriminator was most 
 networks run in eval mode there (and in :meth:`~LocationAwareGAN.sample`): with Keras' slow
 batch-norm momentum the running statistics lag the training batches for the first few hundred
 steps.
-``global_step`` counts optimizer steps: ``2 + generator_steps`` per batch.
+Training runs on :class:`~genhep.models.adversarial.AdversarialModel`: ``global_step`` counts
+generator updates (``generator_steps`` per batch); the EMA (``ema``, off by default) averages
+the generator.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genhep.models.base import GenerativeModel, OptimizerFactory, SchedulerFactory
+from genhep.models.adversarial import AdversarialModel
+from genhep.models.base import OptimizerFactory, SchedulerFactory
 from genhep.nn.locally_connected import LocallyConnected2d
 from genhep.nn.minibatch_discrimination import MinibatchDiscrimination
+from genhep.spec import DataSpec, family_problem, first_problem, image_problem
 
 __all__ = ["LaganDiscriminator", "LaganGenerator", "LocationAwareGAN", "keras_init_"]
 
@@ -222,7 +226,7 @@ class LaganDiscriminator(nn.Module):
         return self.real_fake(h).squeeze(1), None if self.aux is None else self.aux(h)
 
 
-class LocationAwareGAN(GenerativeModel):
+class LocationAwareGAN(AdversarialModel):
     """``model=lagan`` for jet images (see the module docstring). No ``log_prob``.
 
     Args:
@@ -245,9 +249,14 @@ class LocationAwareGAN(GenerativeModel):
         discriminator_optimizer: ``_partial_`` optimizer of the discriminator, or ``None``.
         scheduler: ``_partial_`` LR scheduler built for each optimizer, stepped once per epoch
             (no metric: not ``ReduceLROnPlateau``).
+        ema: EMA decay of the generator's weights used for sampling (``None``: off).
     """
 
-    supported_families = ("jet_images",)
+    @classmethod
+    def incompatibility(cls, spec: DataSpec) -> str | None:
+        return first_problem(
+            family_problem(spec, "jet_images"), image_problem(spec, min_side=IMAGE_SIDE)
+        )
 
     def __init__(
         self,
@@ -267,16 +276,13 @@ class LocationAwareGAN(GenerativeModel):
         optimizer: OptimizerFactory | None = None,
         discriminator_optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        ema: float | None = None,
     ) -> None:
-        super().__init__(data_spec, optimizer, scheduler)
+        super().__init__(
+            data_spec, optimizer, discriminator_optimizer, scheduler, critic_steps=1, ema=ema
+        )
         self.save_hyperparameters(ignore=["optimizer", "discriminator_optimizer", "scheduler"])
-        self.automatic_optimization = False
-        self.discriminator_optimizer_factory = discriminator_optimizer
         shape = tuple(self.data_spec.event_shape)
-        if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2] or shape[1] < IMAGE_SIDE:
-            raise ValueError(
-                f"LAGAN needs (1, S, S) images with S >= {IMAGE_SIDE}, got event_shape {shape}"
-            )
         if self.data_spec.cond_dim == 1:
             raise ValueError("LAGAN's class conditioning needs a one-hot cond of >= 2 classes")
         if not (0.0 <= label_flip < 1.0 and 0.0 <= generator_aux_flip < 1.0):
@@ -351,74 +357,44 @@ class LocationAwareGAN(GenerativeModel):
 
     # -- training ----------------------------------------------------------------------
 
-    def configure_optimizers(self) -> Any:
-        if self.optimizer_factory is None:
-            raise ValueError(f"{type(self).__name__}: no optimizer configured (model.optimizer)")
-        d_factory = self.discriminator_optimizer_factory or self.optimizer_factory
-        optimizers = [
-            self.optimizer_factory(params=self.generator.parameters()),
-            d_factory(params=self.discriminator.parameters()),
-        ]
-        if self.scheduler_factory is None:
-            return optimizers
-        return optimizers, [self.scheduler_factory(optimizer=o) for o in optimizers]
-
-    def _discriminator_step(
-        self, optimizer: Any, images: Tensor, target: Tensor, labels: Tensor
-    ) -> tuple[Tensor, Tensor | None]:
+    def _discriminator_loss(
+        self, images: Tensor, target: Tensor, labels: Tensor, aux_name: str | None
+    ) -> dict[str, Tensor]:
         logit, class_logits = self.discriminator(images)
         adversarial = F.binary_cross_entropy_with_logits(logit, target)
         aux = self._aux_loss(class_logits, labels)
-        optimizer.zero_grad()
-        self.manual_backward(adversarial if aux is None else adversarial + aux)
-        optimizer.step()
-        return adversarial.detach(), None if aux is None else aux.detach()
+        out = {"loss": adversarial if aux is None else adversarial + aux, "d_loss": adversarial}
+        if aux is not None and aux_name is not None:
+            out[aux_name] = aux
+        return out
 
-    def _generator_step(self, optimizer: Any, n: int) -> tuple[Tensor, Tensor | None]:
-        labels = torch.randint(0, self.n_classes, (n,), device=self.device)
-        images = self.generator(torch.randn(n, self.latent_dim, device=self.device), labels)
-        logit, class_logits = self.discriminator(images)
-        adversarial = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
-        aux = self._aux_loss(class_logits, self._flip_labels(labels, self.generator_aux_flip))
-        optimizer.zero_grad()
-        self.manual_backward(adversarial if aux is None else adversarial + aux)
-        optimizer.step()
-        return adversarial.detach(), None if aux is None else aux.detach()
-
-    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
+    def discriminator_losses(self, batch: Mapping[str, Tensor]) -> Iterator[dict[str, Tensor]]:
+        """One step on the real batch, then one on as many generated images (never mixed)."""
         real = self._crop(batch["x"])
         n = len(real)
         real_labels = self._labels(batch.get("cond"), n)
-        with self.toggled_optimizer(opt_d):
-            fake_labels = torch.randint(0, self.n_classes, (n,), device=self.device)
-            with torch.no_grad():
-                fake = self.generator(
-                    torch.randn(n, self.latent_dim, device=self.device), fake_labels
-                )
-            d_real, aux_real = self._discriminator_step(
-                opt_d, real, self._flip(real.new_ones(n)), real_labels
-            )
-            d_fake, _ = self._discriminator_step(
-                opt_d,
-                fake,
-                self._flip(real.new_zeros(n)),
-                self._flip_labels(fake_labels, self.label_flip),
-            )
-        with self.toggled_optimizer(opt_g):
-            steps = [self._generator_step(opt_g, n) for _ in range(self.generator_steps)]
-        log = {"batch_size": n}
-        self.log("train/d_loss", (d_real + d_fake) / 2, prog_bar=True, **log)
-        self.log("train/g_loss", torch.stack([s[0] for s in steps]).mean(), prog_bar=True, **log)
-        if aux_real is not None:
-            self.log("train/aux_loss", aux_real, **log)
-            self.log("train/g_aux_loss", torch.stack([s[1] for s in steps]).mean(), **log)
+        fake_labels = torch.randint(0, self.n_classes, (n,), device=self.device)
+        with torch.no_grad():
+            fake = self.generator(torch.randn(n, self.latent_dim, device=self.device), fake_labels)
+        yield self._discriminator_loss(real, self._flip(real.new_ones(n)), real_labels, "aux_loss")
+        target = self._flip(real.new_zeros(n))
+        yield self._discriminator_loss(
+            fake, target, self._flip_labels(fake_labels, self.label_flip), None
+        )
 
-    def on_train_epoch_end(self) -> None:
-        schedulers = self.lr_schedulers()
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            if scheduler is not None:
-                scheduler.step()
+    def generator_losses(self, batch: Mapping[str, Tensor]) -> Iterator[dict[str, Tensor]]:
+        """``generator_steps`` steps, each on fresh noise and uniformly drawn classes."""
+        n = len(batch["x"])
+        for _ in range(self.generator_steps):
+            labels = torch.randint(0, self.n_classes, (n,), device=self.device)
+            images = self.generator(torch.randn(n, self.latent_dim, device=self.device), labels)
+            logit, class_logits = self.discriminator(images)
+            adversarial = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+            aux = self._aux_loss(class_logits, self._flip_labels(labels, self.generator_aux_flip))
+            out = {"loss": adversarial if aux is None else adversarial + aux, "g_loss": adversarial}
+            if aux is not None:
+                out["g_aux_loss"] = aux
+            yield out
 
     # -- validation and test -----------------------------------------------------------
 

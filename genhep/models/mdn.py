@@ -18,12 +18,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
-from genhep.models.base import GenerativeModel, OptimizerFactory, SchedulerFactory
+from genhep.models.base import OptimizerFactory, SchedulerFactory
+from genhep.models.likelihood import LikelihoodModel
 from genhep.nn.mlp import mlp
+from genhep.spec import DataSpec, flat_vector_problem
 
 
-class MixtureDensityNetwork(GenerativeModel):
-    """``model=mdn`` for flat event vectors.
+class MixtureDensityNetwork(LikelihoodModel):
+    """``model=mdn`` for any flat event vector (the toy, calorimeter showers, ...).
 
     Args:
         data_spec: filled in by the runner.
@@ -32,9 +34,14 @@ class MixtureDensityNetwork(GenerativeModel):
         activation: activation between hidden layers.
         min_scale: floor added to the Cholesky diagonal (model-space units).
         optimizer, scheduler: ``_partial_`` factories.
+        ema: EMA decay of the weights used for sampling (``None``: off).
     """
 
-    supported_families = ("gaussian_mixture",)
+    log_prob_kind = "exact"
+
+    @classmethod
+    def incompatibility(cls, spec: DataSpec) -> str | None:
+        return flat_vector_problem(spec)
 
     def __init__(
         self,
@@ -45,11 +52,10 @@ class MixtureDensityNetwork(GenerativeModel):
         min_scale: float = 1e-3,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        ema: float | None = None,
     ) -> None:
-        super().__init__(data_spec, optimizer, scheduler)
+        super().__init__(data_spec, optimizer, scheduler, ema)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        if len(self.data_spec.event_shape) != 1:
-            raise ValueError(f"MDN needs flat events, got event_shape {self.data_spec.event_shape}")
         self.dim = self.data_spec.event_shape[0]
         self.cond_dim = self.data_spec.cond_dim
         self.n_components, self.min_scale = n_components, min_scale
@@ -87,19 +93,3 @@ class MixtureDensityNetwork(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         return self.mixture(cond, n).sample()
-
-    def _nll(self, batch: Mapping[str, Tensor]) -> Tensor:
-        return -self.log_prob(batch["x"], batch.get("cond")).mean()
-
-    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
-        loss = self._nll(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["x"]))
-        return loss
-
-    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        self.log(
-            "val/loss", self._nll(batch), prog_bar=True, sync_dist=True, batch_size=len(batch["x"])
-        )
-
-    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        self.log("test/loss", self._nll(batch), sync_dist=True, batch_size=len(batch["x"]))

@@ -45,7 +45,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from genhep.models.base import GenerativeModel, OptimizerFactory, SchedulerFactory
+from genhep.models.base import OptimizerFactory, SchedulerFactory, TrainingData
+from genhep.models.likelihood import LikelihoodModel
 from genhep.nn.logistic_mixture import DiscretizedLogisticMixture, bin_centres
 from genhep.nn.pixelcnn_layers import (
     DownRightShiftedConv2d,
@@ -57,6 +58,7 @@ from genhep.nn.pixelcnn_layers import (
     network_in_network,
     right_shift,
 )
+from genhep.spec import DataSpec, family_problem, first_problem
 
 #: Resolution levels of the u/ul streams (full, 1/2, 1/4): images are padded to this factor.
 LEVELS = 3
@@ -141,7 +143,7 @@ class PixelCNNNetwork(nn.Module):
         return self.out(F.elu(ul))[:, :, :height, :width]
 
 
-class PixelCNNPlusPlus(GenerativeModel):
+class PixelCNNPlusPlus(LikelihoodModel):
     """``model=pixelcnn`` for jet images ``(1, H, W)``; see the module docstring.
 
     Args:
@@ -157,9 +159,20 @@ class PixelCNNPlusPlus(GenerativeModel):
         min_log_scale: floor of the logistic log scales on the [−1, 1] scale.
         weight_norm: weight-normalise every convolution.
         optimizer, scheduler: ``_partial_`` factories.
+        ema: EMA decay of the weights used for sampling (``None``: off; PixelCNN++ used
+            Polyak averaging with 0.9995).
     """
 
-    supported_families = ("jet_images",)
+    log_prob_kind = "discretised"
+
+    @classmethod
+    def incompatibility(cls, spec: DataSpec) -> str | None:
+        shape = spec.event_shape
+        one_channel = len(shape) == 3 and shape[0] == 1
+        return first_problem(
+            family_problem(spec, "jet_images"),
+            None if one_channel else f"it needs single-channel images (1, H, W), got {shape}",
+        )
 
     def __init__(
         self,
@@ -175,12 +188,10 @@ class PixelCNNPlusPlus(GenerativeModel):
         weight_norm: bool = True,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        ema: float | None = None,
     ) -> None:
-        super().__init__(data_spec, optimizer, scheduler)
+        super().__init__(data_spec, optimizer, scheduler, ema)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        shape = self.data_spec.event_shape
-        if len(shape) != 3 or shape[0] != 1:
-            raise ValueError(f"PixelCNN++ needs single-channel images (1, H, W), got {shape}")
         if n_resnet < 0 or n_filters < 1 or n_components < 1:
             raise ValueError(
                 "PixelCNN++ needs n_resnet >= 0, n_filters >= 1 and n_components >= 1, got "
@@ -278,31 +289,7 @@ class PixelCNNPlusPlus(GenerativeModel):
 
     # -- training -----------------------------------------------------------------------
 
-    def on_fit_start(self) -> None:
-        if not torch.isnan(self.x_max):
-            return
-        datamodule = getattr(self.trainer, "datamodule", None)
-        datasets = getattr(datamodule, "datasets", None) or {}
-        if "train" not in datasets:
-            raise RuntimeError(
-                "PixelCNN++ fits x_max on the data module's training images: train with a "
-                "genhep data module or pass model.x_max"
-            )
-        self.fit_x_max(datasets["train"].tensors["x"])
-
-    def _nll(self, batch: Mapping[str, Tensor]) -> Tensor:
-        return -self.log_prob(batch["x"], batch.get("cond")).mean()
-
-    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
-        loss = self._nll(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["x"]))
-        return loss
-
-    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        loss, n = self._nll(batch), len(batch["x"])
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=n)
-        bits_per_dim = loss / (math.prod(self.data_spec.event_shape) * math.log(2))
-        self.log("val/bits_per_dim", bits_per_dim, sync_dist=True, batch_size=n)
-
-    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        self.log("test/loss", self._nll(batch), sync_dist=True, batch_size=len(batch["x"]))
+    def fit_to_data(self, data: TrainingData) -> None:
+        """Fit ``x_max`` to the training images unless it is set."""
+        if torch.isnan(self.x_max):
+            self.fit_x_max(data.x)

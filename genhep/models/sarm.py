@@ -17,8 +17,8 @@ transformed space (by default ``y = log(1 + pT / s)``: zero pixels exactly 0, th
   the quantised image (a discrete likelihood, not comparable with D+C densities) and samples
   take only the level values.
 
-Fitted at the start of training from the non-zero training pixels (``trainer.datamodule``'s
-train loader) and kept as buffers in the checkpoint, so a resumed or restored model uses the
+Fitted at the start of training from the non-zero training pixels (:meth:`fit_to_data`) and
+kept as buffers in the checkpoint, so a resumed or restored model uses the
 same values: m, v (mean and standard deviation of log y), the truncation point
 ``log_max`` = log(largest training intensity) + 1 (y <= e × the largest training pixel; it keeps
 samples finite after the inverse transform; larger pixels have log p = −inf) and the D+D levels.
@@ -60,9 +60,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genhep.models.base import GenerativeModel, OptimizerFactory, SchedulerFactory
+from genhep.models.base import OptimizerFactory, SchedulerFactory, TrainingData
+from genhep.models.likelihood import LikelihoodModel
 from genhep.nn.autoregressive import OrderedPixelGRU
 from genhep.nn.orders import pixel_order
+from genhep.spec import DataSpec, family_problem, first_problem, image_problem
 
 #: ``model.likelihood`` choices.
 LIKELIHOODS = ("dc", "dd")
@@ -243,7 +245,7 @@ class ZeroOrLevels(PixelLikelihood):
         return self._values()[_gumbel_argmax(params)]
 
 
-class SparseAutoregressiveModel(GenerativeModel):
+class SparseAutoregressiveModel(LikelihoodModel):
     """``model=sarm`` for jet images (see the module docstring).
 
     Args:
@@ -262,9 +264,20 @@ class SparseAutoregressiveModel(GenerativeModel):
         n_mixture: logistic components (D+C).
         n_levels: non-zero intensity levels (D+D).
         optimizer, scheduler: ``_partial_`` factories.
+        ema: EMA decay of the weights used for sampling (``None``: off).
     """
 
-    supported_families = ("jet_images",)
+    #: the loss is nats per pixel
+    nll_per = "dim"
+
+    @classmethod
+    def incompatibility(cls, spec: DataSpec) -> str | None:
+        return first_problem(family_problem(spec, "jet_images"), image_problem(spec))
+
+    @property
+    def log_prob_kind(self) -> str:
+        """D+C: a density (``exact``); D+D: the probability of the quantised image."""
+        return "exact" if isinstance(self.likelihood, ZeroInflatedLogistics) else "discretised"
 
     def __init__(
         self,
@@ -284,12 +297,11 @@ class SparseAutoregressiveModel(GenerativeModel):
         n_levels: int = 64,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        ema: float | None = None,
     ) -> None:
-        super().__init__(data_spec, optimizer, scheduler)
+        super().__init__(data_spec, optimizer, scheduler, ema)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         shape = tuple(self.data_spec.event_shape)
-        if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2]:
-            raise ValueError(f"SARM needs square one-channel images (1, S, S), got {shape}")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"model.likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         if stages not in (1, 2):
@@ -322,18 +334,15 @@ class SparseAutoregressiveModel(GenerativeModel):
 
     # -- fitted intensity statistics ---------------------------------------------------
 
-    def on_fit_start(self) -> None:
+    def fit_to_data(self, data: TrainingData) -> None:
+        """Fit the intensity statistics (and D+D levels) to the non-zero training pixels,
+        weighted by their pT in physical units where the data has a transform."""
         if bool(self.likelihood.fitted):
             return
-        datamodule = self.trainer.datamodule
-        if datamodule is None:
-            raise RuntimeError("SARM fits its intensity statistics on trainer.datamodule: pass one")
-        nonzero = [batch["x"][batch["x"] > 0].float() for batch in datamodule.train_dataloader()]
-        values = torch.cat(nonzero)
+        values = data.x[data.x > 0].float()
         if values.numel() == 0:
             raise ValueError("SARM: every training pixel is zero")
-        to_physical = getattr(datamodule, "to_physical", None)
-        weights = None if to_physical is None else torch.as_tensor(to_physical(values))
+        weights = None if data.to_physical is None else torch.as_tensor(data.to_physical(values))
         self.likelihood.fit(values, weights)
 
     # -- likelihood --------------------------------------------------------------------
@@ -404,31 +413,10 @@ class SparseAutoregressiveModel(GenerativeModel):
 
     # -- training ----------------------------------------------------------------------
 
-    def _losses(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Per-pixel NLL and its zero / non-zero part, nats per pixel."""
+    def likelihood_terms(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Per-pixel NLL (``loss``) and its zero / non-zero part, nats per pixel."""
         params, values = self.pixel_params(batch["x"], batch.get("cond"))
         log_zero, log_nonzero = self.likelihood.zero_log_probs(params)
         zero_nll = -torch.where(values > 0, log_nonzero, log_zero).mean()
         loss = -self.likelihood.log_prob(params, values).mean()
         return {"loss": loss, "zero_nll": zero_nll, "intensity_nll": loss - zero_nll}
-
-    def _log(self, stage: str, losses: dict[str, Tensor], batch_size: int) -> None:
-        for name, value in losses.items():
-            self.log(
-                f"{stage}/{name}",
-                value,
-                prog_bar=name == "loss",
-                sync_dist=stage != "train",
-                batch_size=batch_size,
-            )
-
-    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
-        losses = self._losses(batch)
-        self._log("train", losses, len(batch["x"]))
-        return losses["loss"]
-
-    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        self._log("val", self._losses(batch), len(batch["x"]))
-
-    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        self._log("test", self._losses(batch), len(batch["x"]))

@@ -5,6 +5,7 @@ Importing ``genhep.nn`` gives the layers a model is built from; the helpers insi
 """
 
 from genhep.nn.autoregressive import OrderedPixelGRU
+from genhep.nn.gradient_penalty import gradient_penalty
 from genhep.nn.locally_connected import LocallyConnected2d
 from genhep.nn.logistic_mixture import DiscretizedLogisticMixture
 from genhep.nn.minibatch_discrimination import MinibatchDiscrimination
@@ -18,6 +19,7 @@ __all__ = [
     "LocallyConnected2d",
     "MinibatchDiscrimination",
     "OrderedPixelGRU",
+    "gradient_penalty",
     "mlp",
     "pixel_order",
     "spiral_order",

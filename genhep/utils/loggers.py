@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, Wand
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
+from genhep.utils.io import atomic_write_text
 from genhep.utils.run_info import run_summary
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,10 @@ def wandb_logger(
         name: run name; defaults to the composed overrides, e.g. ``model=mdn,seed=3``.
         group: run group; defaults to the multirun's sweep folder, so the runs of one
             sweep sit side by side on the dashboard.
+
+    The wandb run id is kept in ``<save_dir>/wandb_run_id``: a run resumed in its directory
+    (``genhep train ckpt_path=<run dir>``, a requeued SLURM job) continues the same wandb run
+    (``resume="allow"``) instead of opening a second one.
     """
     if offline is None:
         offline = os.environ.get("WANDB_MODE", "") in ("offline", "disabled") or (
@@ -94,6 +100,8 @@ def wandb_logger(
     if group is None:
         group = _sweep_group()
     Path(save_dir).mkdir(parents=True, exist_ok=True)
+    kwargs.setdefault("id", wandb_run_id(Path(save_dir)))
+    kwargs.setdefault("resume", "allow")
     return WandbLogger(
         project=project,
         save_dir=save_dir,
@@ -103,6 +111,17 @@ def wandb_logger(
         tags=list(tags),
         **kwargs,
     )
+
+
+def wandb_run_id(run_dir: Path) -> str:
+    """The wandb run id of the run in ``run_dir``: read from ``wandb_run_id``, or made and
+    written there on the first start (rank 0 writes; a new id is 8 random hex digits)."""
+    path = run_dir / "wandb_run_id"
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = uuid.uuid4().hex[:8]
+    atomic_write_text(path, run_id + "\n")
+    return run_id
 
 
 def _sweep_group() -> str | None:

@@ -10,8 +10,6 @@ imported from :mod:`genhep.data.calorimeter.datamodule`, its evaluator from
 from genhep.data.calorimeter.simulator import ShowerSimulator
 from genhep.data.calorimeter.transforms import (
     TRANSFORMS,
-    ConditionalCompose,
-    ConditionalTransform,
     LayerFractions,
     LogEnergy,
     LogIncidentEnergy,
@@ -36,8 +34,6 @@ __all__ = [
     "geometry_for_voxels",
     "get_geometry",
     "TRANSFORMS",
-    "ConditionalCompose",
-    "ConditionalTransform",
     "LayerFractions",
     "LogEnergy",
     "LogIncidentEnergy",

@@ -12,13 +12,13 @@ Other keys are ignored. A file breaking the schema raises :class:`SchemaError` n
 file, the key and what was expected; a file with another geometry's voxel count is rejected
 naming its count and the accepted ones.
 
-Physical samples: ``x`` = showers (MeV, float64), ``cond`` = incident energies ``(N, 1)``
-(MeV, float64). Model space: ``x`` through the configured transform
+Physical samples: ``x`` = showers (MeV), ``cond`` = incident energies ``(N, 1)`` (MeV), held in
+float32 and handed to metrics in float64. Model space: ``x`` through the configured transform
 (:func:`~genhep.data.calorimeter.transforms.make_calorimeter_transform`), ``cond`` through
 :class:`~genhep.data.calorimeter.transforms.LogIncidentEnergy`,
 ``c = log(E_inc / E_min) / log(E_max / E_min)`` in [0, 1] over the training range (or the
-configured ``e_min`` / ``e_max``). The ``x`` transforms need the incident energy: pass the
-physical ``cond`` to :meth:`to_physical`.
+configured ``e_min`` / ``e_max``). The ``x`` transforms need the incident energy: the base class passes
+the physical ``cond`` to them (and :meth:`to_physical` needs it).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from genhep.data.calorimeter.generate import cached_dataset
 from genhep.data.calorimeter.schema import calorimeter_schema
 from genhep.data.calorimeter.transforms import (
     TRANSFORMS,
-    ConditionalCompose,
     LogIncidentEnergy,
     make_calorimeter_transform,
     model_space_width,
@@ -171,8 +170,18 @@ class CalorimeterDataModule(GenerativeDataModule):
 
     @property
     def spec(self) -> DataSpec:
+        """Flat model-space showers conditioned on ``E_inc``; ``layout["layers"]`` names each
+        layer's voxel columns (``"0"``, ``"1"``, ... by layer id) and, for ``layer_fractions``,
+        ``layout["layer_energies"]["u"]`` the L u-variable columns after the voxels."""
         width = model_space_width(self.transform_name, self.geometry)
-        return DataSpec(self.family, (width,), cond_dim=1)
+        layers = {
+            str(layer): (s.start, s.stop)
+            for layer, s in zip(self.geometry.layer_ids, self.geometry.layer_slices, strict=True)
+        }
+        layout: dict[str, dict[str, tuple[int, int]]] = {"layers": layers}
+        if width > self.geometry.n_voxels:
+            layout["layer_energies"] = {"u": (self.geometry.n_voxels, width)}
+        return DataSpec(self.family, (width,), cond_dim=1, layout=layout)
 
     @property
     def physical_event_shape(self) -> tuple[int, ...]:
@@ -188,12 +197,13 @@ class CalorimeterDataModule(GenerativeDataModule):
         return self.read_samples(path, self.n_events)
 
     def read_samples(self, path: str | os.PathLike[str], n_events: int | None = None) -> Sample:
-        """``{"x": showers, "cond": incident_energies}`` (MeV, float64) from a file in the
-        CaloChallenge format, validated (see :func:`read_showers`)."""
+        """``{"x": showers, "cond": incident_energies}`` (MeV, float32: dataset 3 would be
+        ~16 GB in float64) from a file in the CaloChallenge format, validated (see
+        :func:`read_showers`). Transforms and metrics work on float64 copies of chunks."""
         arrays = read_showers(path, self.geometry, n_events)
         return {
-            "x": np.asarray(arrays["showers"], dtype=np.float64),
-            "cond": np.asarray(arrays["incident_energies"], dtype=np.float64),
+            "x": np.asarray(arrays["showers"], dtype=np.float32),
+            "cond": np.asarray(arrays["incident_energies"], dtype=np.float32),
         }
 
     def write_samples(self, path: str | os.PathLike[str], sample: Sample) -> Path:
@@ -205,10 +215,9 @@ class CalorimeterDataModule(GenerativeDataModule):
         }
         return write_hdf5(path, arrays, self.schema)
 
-    def prepare_data(self) -> None:
-        """Make the parametric showers once (rank 0) before every rank reads them."""
-        if self.path is None:
-            self.generate()
+    def needs_generation(self) -> bool:
+        """Parametric showers are made (or found in the cache) when no ``path`` is given."""
+        return self.path is None
 
     def generate(self) -> Path:
         """Parametric showers (not Geant4) for ``data.generator``, cached under ``data.data_dir``.
@@ -223,7 +232,7 @@ class CalorimeterDataModule(GenerativeDataModule):
             config["n_workers"] = os.cpu_count() or 1
         return cached_dataset(self.data_dir, config)
 
-    def make_transform(self) -> ConditionalCompose:
+    def make_transform(self) -> Transform:
         return make_calorimeter_transform(
             self.transform_name,
             self.geometry,

@@ -40,21 +40,18 @@ Transforms (all on torch tensors, in the dtype they are given: float64 in, float
   and ``E_max`` (MeV) configured or fitted on the training split (with ``E_max = E_min`` the
   scale is 1: ``c = log(E_inc / E_min)``).
 
-API: transforms that need the incident energy (``NormalizeByIncident``, ``LayerFractions``)
-subclass :class:`ConditionalTransform` (``needs_cond = True``) and take it as a keyword,
-``fit(x, mask=None, cond=E_inc)``, ``forward(x, cond=E_inc)``, ``inverse(y, cond=E_inc)``, always
-in physical units (MeV), never the log-scaled model-space condition.
-:class:`GenerativeDataModule` passes the physical ``cond`` to any transform with
-``needs_cond``; :class:`ConditionalCompose` chains plain and conditional transforms and hands
-``cond`` only to those that need it. The plain transforms keep the base ``forward(x)`` /
-``inverse(x)`` API. :func:`make_calorimeter_transform` builds the pipelines the data module
-offers (:data:`TRANSFORMS`).
+API: every transform has the one signature of :class:`~genhep.data.transforms.Transform`,
+``fit(x, *, cond, mask)``, ``forward(x, *, cond, mask)``, ``inverse(y, *, cond, mask)``; the
+data module passes ``cond`` = the incident energies in physical units (MeV, never the
+log-scaled model-space condition). Those that need it (``NormalizeByIncident``,
+``LayerFractions``) raise a clear error without it; the others ignore it.
+:func:`make_calorimeter_transform` builds the pipelines the data module offers
+(:data:`TRANSFORMS`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -64,8 +61,6 @@ from genhep.geometry.calorimeter import CaloGeometry, get_geometry
 
 __all__ = [
     "TRANSFORMS",
-    "ConditionalCompose",
-    "ConditionalTransform",
     "LayerFractions",
     "LogEnergy",
     "LogIncidentEnergy",
@@ -113,76 +108,17 @@ def _check_nonnegative(x: Tensor, who: str) -> None:
         raise ValueError(f"{who} needs non-negative energies, got min {x.min().item()!r}")
 
 
-class ConditionalTransform(Transform):
-    """A transform of ``x`` that also needs each event's incident energy ``cond`` (MeV).
-
-    ``fit``, ``forward`` and ``inverse`` take ``cond`` as a keyword (physical units, shape
-    ``(N, 1)`` or ``(N,)``); :class:`~genhep.data.base.GenerativeDataModule` supplies it
-    because ``needs_cond`` is true.
-    """
-
-    needs_cond: ClassVar[bool] = True
-
-    def fit(
-        self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None
-    ) -> ConditionalTransform:
-        return self
-
-    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        raise NotImplementedError
-
-    def inverse(self, x: Tensor, cond: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        raise NotImplementedError
-
-    def __call__(self, x: Tensor, cond: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        return self.forward(x, cond=cond)
-
-
-class ConditionalCompose(Compose):
-    """:class:`Compose` that passes ``cond`` to the steps with ``needs_cond`` (and only them).
-
-    ``needs_cond`` is true when any step needs it. State dicts are :class:`Compose`'s
-    (``"{step}.{key}"``).
-    """
-
-    def __init__(self, transforms: Sequence[Transform]) -> None:
-        super().__init__(transforms)
-        self.needs_cond = any(getattr(t, "needs_cond", False) for t in self.transforms)
-
-    @staticmethod
-    def _kwargs(transform: Transform, cond: Tensor | None) -> dict[str, Tensor | None]:
-        return {"cond": cond} if getattr(transform, "needs_cond", False) else {}
-
-    def fit(  # type: ignore[override]
-        self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None
-    ) -> ConditionalCompose:
-        for transform in self.transforms:
-            kwargs = self._kwargs(transform, cond)
-            transform.fit(x, mask, **kwargs)
-            x = transform.forward(x, **kwargs)
-        return self
-
-    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        for transform in self.transforms:
-            x = transform.forward(x, **self._kwargs(transform, cond))
-        return x
-
-    def inverse(self, x: Tensor, cond: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        for transform in reversed(self.transforms):
-            x = transform.inverse(x, **self._kwargs(transform, cond))
-        return x
-
-    def __call__(self, x: Tensor, cond: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        return self.forward(x, cond=cond)
-
-
-class NormalizeByIncident(ConditionalTransform):
+class NormalizeByIncident(Transform):
     """``y = x / E_inc`` (fraction of the incident energy per voxel); inverse ``x = y · E_inc``."""
 
-    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return x / _incident(cond, x, "NormalizeByIncident")
 
-    def inverse(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return x * _incident(cond, x, "NormalizeByIncident")
 
 
@@ -208,7 +144,9 @@ class Logit(Transform):
             raise ValueError(f"Logit snap must be in [0, 0.5), got {self.snap}")
         self.tolerance = float(tolerance)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         if x.numel():
             low, high = x.min().item(), x.max().item()
             if low < -self.tolerance or high > 1.0 + self.tolerance:
@@ -219,7 +157,9 @@ class Logit(Transform):
         p = self.alpha + (1.0 - 2.0 * self.alpha) * x.clamp(0.0, 1.0)
         return torch.log(p) - torch.log1p(-p)
 
-    def inverse(self, x: Tensor) -> Tensor:
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         y = ((torch.sigmoid(x) - self.alpha) / (1.0 - 2.0 * self.alpha)).clamp(0.0, 1.0)
         y = torch.where(y < self.snap, torch.zeros_like(y), y)
         return torch.where(y > 1.0 - self.snap, torch.ones_like(y), y)
@@ -243,11 +183,15 @@ class LogEnergy(Transform):
         self.eps = float(eps)
         self.zero_threshold = self.eps / 100 if zero_threshold is None else float(zero_threshold)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         _check_nonnegative(x, "LogEnergy")
         return torch.log(x + self.eps)
 
-    def inverse(self, x: Tensor) -> Tensor:
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         y = torch.exp(x) - self.eps
         return torch.where(y > self.zero_threshold, y, torch.zeros_like(y))
 
@@ -299,7 +243,7 @@ def u_to_layer_energies(
     return torch.cat(energies, dim=1)
 
 
-class LayerFractions(ConditionalTransform):
+class LayerFractions(Transform):
     """CaloFlow's ``[n (V), u (L)]`` representation of showers; see the module docstring.
 
     Args:
@@ -339,7 +283,7 @@ class LayerFractions(ConditionalTransform):
         return self.max_deposit.to(device=x.device, dtype=x.dtype)
 
     def fit(
-        self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
     ) -> LayerFractions:
         if self.max_deposit is None:
             self._check(x, self.n_voxels, "showers")
@@ -348,7 +292,9 @@ class LayerFractions(ConditionalTransform):
             self.max_deposit = torch.tensor(1.1 * top, dtype=torch.float64)
         return self
 
-    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         self._check(x, self.n_voxels, "showers")
         _check_nonnegative(x, "LayerFractions")
         e_inc = _incident(cond, x, "LayerFractions")
@@ -356,7 +302,9 @@ class LayerFractions(ConditionalTransform):
         normalised = _safe_ratio(x, layers[:, self.voxel_layer.to(x.device)])
         return torch.cat([normalised, layer_energies_to_u(layers, e_inc, self._f(x))], dim=1)
 
-    def inverse(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         self._check(x, self.n_voxels + self.n_layers, "[normalised voxels, u]")
         e_inc = _incident(cond, x, "LayerFractions")
         normalised = x[:, : self.n_voxels].clamp(min=0.0)
@@ -385,7 +333,9 @@ class LogIncidentEnergy(Transform):
         self.e_min: Tensor | None = _scalar(e_min)
         self.e_max: Tensor | None = _scalar(e_max)
 
-    def fit(self, x: Tensor, mask: Tensor | None = None) -> LogIncidentEnergy:
+    def fit(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> LogIncidentEnergy:
         x = x.double()
         self.e_min, self.e_max = x.min().clone(), x.max().clone()
         if not self.e_min > 0:
@@ -400,11 +350,15 @@ class LogIncidentEnergy(Transform):
         span = torch.where(span > 0, span, torch.ones_like(span))
         return log_min.to(x.device, x.dtype), span.to(x.device, x.dtype)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         log_min, span = self._params(x)
         return (torch.log(x) - log_min) / span
 
-    def inverse(self, x: Tensor) -> Tensor:
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         log_min, span = self._params(x)
         return torch.exp(x * span + log_min)
 
@@ -419,7 +373,7 @@ def make_calorimeter_transform(
     eps: float = 1e-8,
     standardize: bool = True,
     max_deposit: float | None = None,
-) -> ConditionalCompose:
+) -> Compose:
     """The data module's ``x`` pipeline ``name`` (a key of :data:`TRANSFORMS`).
 
     * ``none``: identity (MeV);
@@ -433,7 +387,7 @@ def make_calorimeter_transform(
     """
     steps: list[Transform]
     if name == "none":
-        return ConditionalCompose([Identity()])
+        return Compose([Identity()])
     if name == "log_energy":
         steps = [NormalizeByIncident(), LogEnergy(eps)]
     elif name == "voxel_fraction_logit":
@@ -446,7 +400,7 @@ def make_calorimeter_transform(
         )
     if standardize:
         steps.append(Standardize())
-    return ConditionalCompose(steps)
+    return Compose(steps)
 
 
 def model_space_width(name: str, geometry: CaloGeometry) -> int:

@@ -55,7 +55,9 @@ class PixelScale(Transform):
             None if scale is None else torch.tensor(float(scale), dtype=torch.float64)
         )
 
-    def fit(self, x: Tensor, mask: Tensor | None = None) -> PixelScale:
+    def fit(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> PixelScale:
         if self.scale is None:
             _check_nonnegative(x, type(self).__name__)
             nonzero = x[x > 0].double()
@@ -73,10 +75,14 @@ class PixelScale(Transform):
             raise RuntimeError(f"{type(self).__name__} used before fit() or load_state_dict()")
         return self.scale.to(device=x.device, dtype=x.dtype)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return x / self._s(x)
 
-    def inverse(self, x: Tensor) -> Tensor:
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return x.clamp(min=0.0) * self._s(x)
 
     def __repr__(self) -> str:
@@ -86,10 +92,14 @@ class PixelScale(Transform):
 class LogIntensity(PixelScale):
     """``y = log(1 + x / s)``; inverse ``s · expm1(y)``; see the module docstring."""
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return torch.log1p(x / self._s(x))
 
-    def inverse(self, x: Tensor) -> Tensor:
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return torch.expm1(x.clamp(min=0.0)) * self._s(x)
 
 

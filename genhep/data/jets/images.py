@@ -125,6 +125,10 @@ class JetImageDataModule(GenerativeDataModule):
         self.source_files = [path]
         return self.read_samples(path, self.n_events)
 
+    def needs_generation(self) -> bool:
+        """Pythia images are made (or found in the cache) when no ``path`` is given."""
+        return self.path is None
+
     def generate(self) -> Path:
         """Pythia 8 + FastJet jet images (LAGAN recipe) for ``data.generator``, cached under
         ``data.data_dir`` (:mod:`genhep.data.jets.pythia_images`; needs the ``hep`` extra).

@@ -21,10 +21,11 @@ ptrel), ``mask`` (B, n) bool, and optionally ``cond`` (B, C) with jet features (
 ``jet_pt``, ``eta``/``jet_eta``, ``mass``/``jet_mass``, ``num_particles``, ``type`` = jet-type
 index in g, q, t, w, z).
 
-Normalisation (``normalisation: standardize``): :class:`MaskedStandardize`, per-feature
-``(x − mean) / std`` with statistics over real particles of the training split; padded
-particles (all features exactly zero in physical units) stay exactly zero in model space, and
-model-space all-zero particles map back to zero. ``none`` trains on the raw features.
+Transform (``transform: standardize``): :class:`MaskedStandardize`, per-feature
+``(x − mean) / std`` with statistics over real particles of the training split; particles
+outside the mask (padding) are exactly zero in model space and map back to zero, with the
+mask the data gives or, at sampling, the one the model generates. ``none`` trains on the raw
+features. ``spec.layout["features"]`` names the particle-feature columns.
 ``cond`` is standardised per column (``Standardize``).
 """
 
@@ -84,19 +85,27 @@ def jetnet_split(n: int, fractions: Sequence[float], seed: int) -> dict[str, np.
 class MaskedStandardize(Standardize):
     """Per-feature standardisation of particle clouds that keeps padded particles at zero.
 
-    Fitted over real particles (the mask given to ``fit``). The transforms see no mask, so
-    padding is recognised as in JetNet's files: a particle whose features are all exactly zero
-    is padding, in physical units (``forward``) and in model space (``inverse``). A real
-    particle is never all-zero physically (``ptrel > 0``), so the round trip is exact.
+    Fitted over the real particles (``mask``). ``forward`` and ``inverse`` set every particle
+    outside ``mask`` ``(N, n)`` to zero; without a mask, padding is recognised as in JetNet's
+    files: a particle whose features are all exactly zero (a real particle never is:
+    ``ptrel > 0``).
     """
 
-    def forward(self, x: Tensor) -> Tensor:
-        pad = (x == 0).all(dim=-1, keepdim=True)
-        return torch.where(pad, torch.zeros_like(x), super().forward(x))
+    @staticmethod
+    def _padding(x: Tensor, mask: Tensor | None) -> Tensor:
+        if mask is None:
+            return (x == 0).all(dim=-1, keepdim=True)
+        return ~mask.to(device=x.device, dtype=torch.bool)[..., None]
 
-    def inverse(self, x: Tensor) -> Tensor:
-        pad = (x == 0).all(dim=-1, keepdim=True)
-        return torch.where(pad, torch.zeros_like(x), super().inverse(x))
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        return torch.where(self._padding(x, mask), torch.zeros_like(x), super().forward(x))
+
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        return torch.where(self._padding(x, mask), torch.zeros_like(x), super().inverse(x))
 
 
 class JetNetDataModule(GenerativeDataModule):
@@ -114,7 +123,7 @@ class JetNetDataModule(GenerativeDataModule):
         particle_features: features in ``x`` and their order (subset of etarel, phirel, ptrel).
         cond: ``None`` or jet features for ``cond`` (a name or list; see module docstring).
         n_events: read at most this many jets per type (first rows, before the split).
-        normalisation: ``standardize`` (:class:`MaskedStandardize`) or ``none``.
+        transform: ``standardize`` (:class:`MaskedStandardize`) or ``none``.
         **kwargs: split and loader settings of :class:`GenerativeDataModule`
             (``val_fraction``/``test_fraction`` default 0.15/0.15, ``split_seed`` 42).
     """
@@ -130,15 +139,13 @@ class JetNetDataModule(GenerativeDataModule):
         particle_features: Sequence[str] = ("etarel", "phirel", "ptrel"),
         cond: str | Sequence[str] | None = None,
         n_events: int | None = None,
-        normalisation: str = "standardize",
+        transform: str = "standardize",
         generator: dict | None = None,
         **kwargs,
     ) -> None:
-        if normalisation not in ("standardize", "none"):
-            raise ValueError(
-                f"data.normalisation must be 'standardize' or 'none', got {normalisation!r}"
-            )
-        self.normalisation = normalisation
+        if transform not in ("standardize", "none"):
+            raise ValueError(f"data.transform must be 'standardize' or 'none', got {transform!r}")
+        self.transform_name = transform
         self.cond_names = self._parse_cond(cond)
         super().__init__(**kwargs)
         self.path = None if path is None else Path(path)
@@ -196,6 +203,9 @@ class JetNetDataModule(GenerativeDataModule):
             (self.num_particles, len(self.particle_features)),
             cond_dim=len(self.cond_names),
             has_mask=True,
+            layout={
+                "features": {name: (i, i + 1) for i, name in enumerate(self.particle_features)}
+            },
         )
 
     @property
@@ -207,20 +217,29 @@ class JetNetDataModule(GenerativeDataModule):
         return jetnet_file_name(jet_type, self.num_particles)
 
     def make_transform(self) -> Transform:
-        return MaskedStandardize() if self.normalisation == "standardize" else Identity()
+        return MaskedStandardize() if self.transform_name == "standardize" else Identity()
 
     def make_cond_transform(self) -> Transform:
         return Standardize() if self.cond_names else Identity()
 
     # -- reading -------------------------------------------------------------------------
 
+    def _has_files(self, folder: Path | None) -> bool:
+        return folder is not None and all(
+            (folder / self.file_name(t)).is_file() for t in self.jet_types
+        )
+
+    def needs_generation(self) -> bool:
+        """No ``path``, ``data_dir`` lacks the files and a generator is configured."""
+        return (
+            self.path is None and self.generator is not None and not self._has_files(self.data_dir)
+        )
+
     def _folder(self) -> Path:
         if self.path is not None:
             return self.path
         folder = self.data_dir
-        if folder is None or not all(
-            (folder / self.file_name(t)).is_file() for t in self.jet_types
-        ):
+        if not self._has_files(folder):
             try:
                 made = Path(self.generate())
             except NotImplementedError as err:

@@ -1,0 +1,58 @@
+"""The likelihood base: models trained by maximum likelihood (or a bound of it).
+
+A subclass defines ``log_prob`` (declaring its :attr:`~GenerativeModel.log_prob_kind`) and
+``sample``; the base trains on the mean negative log-likelihood and logs, at every stage
+(``train``, ``val``, ``test``), ``<stage>/loss``, any further terms the model reports, and
+``<stage>/bits_per_dim`` (:func:`genhep.metrics.likelihood.bits_per_dim`).
+
+A model whose loss is not simply ``−mean log_prob`` (several named parts, a per-dimension
+normalisation) overrides :meth:`LikelihoodModel.likelihood_terms` and sets
+:attr:`LikelihoodModel.nll_per`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from torch import Tensor
+
+from genhep.metrics.likelihood import bits_per_dim
+from genhep.models.base import GenerativeModel
+
+
+class LikelihoodModel(GenerativeModel):
+    """Maximum-likelihood training, per-term logging and bits per dimension."""
+
+    log_prob_kind: ClassVar[str | None] = "exact"
+    #: what ``loss`` is normalised by: ``"event"`` (nats per event) or ``"dim"`` (nats per
+    #: number of the event, e.g. per pixel)
+    nll_per: ClassVar[str] = "event"
+
+    def likelihood_terms(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Scalar terms of the batch's loss: ``loss`` (what is minimised: the mean negative
+        log-likelihood in nats per :attr:`nll_per`) and any named parts to log with it."""
+        return {"loss": -self.log_prob(batch["x"], batch.get("cond")).mean()}
+
+    def _step(self, batch: Mapping[str, Tensor], stage: str) -> Tensor:
+        terms = self.likelihood_terms(batch)
+        dims = 1 if self.nll_per == "dim" else self.data_spec.n_dims
+        terms = {**terms, "bits_per_dim": bits_per_dim(terms["loss"].detach(), dims)}
+        for name, value in terms.items():
+            self.log(
+                f"{stage}/{name}",
+                value,
+                prog_bar=name == "loss",
+                sync_dist=stage != "train",
+                batch_size=len(batch["x"]),
+            )
+        return terms["loss"]
+
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
