@@ -1,6 +1,6 @@
 """genhep: train, sample and compare deep generative models on particle-physics simulation data.
 
-Three small contracts hold the framework together (see DESIGN.md):
+Three small contracts hold the framework together (see docs/architecture.md):
 
 - a data family (:class:`genhep.data.GenerativeDataModule`): batches, schema, transform, evaluator;
 - a generative model (:class:`genhep.models.GenerativeModel`): ``sample`` and, where tractable, ``log_prob``;

@@ -76,9 +76,12 @@ def test_reads_calochallenge_file_into_dict_batches(photon_file, transform):
         "val": 180,
         "test": 180,
     }
-    # physical samples: showers and incident energies in MeV, float64
+    # physical samples: showers and incident energies in MeV, held in float32 (dataset 3 would
+    # be ~16 GB in float64), handed to the evaluation in float64
     train = dm.physical["train"]
-    assert train["x"].shape == (840, 368) and train["x"].dtype == np.float64
+    assert train["x"].shape == (840, 368) and train["x"].dtype == np.float32
+    real, _ = dm.evaluation_samples("val", 10)
+    assert real["x"].dtype == real["cond"].dtype == np.float64
     assert train["cond"].shape == (840, 1)
     # model-space condition: log(E / E_min) / log(E_max / E_min) over the training range
     cond = dm.datasets["train"].tensors["cond"].double()
@@ -100,7 +103,7 @@ def test_to_physical_recovers_mev(photon_file, transform):
     assert np.array_equal(back == 0, physical["x"] == 0)  # zeros stay zero
     np.testing.assert_allclose(back, physical["x"], rtol=2e-5)
     np.testing.assert_allclose(back.sum(1), physical["x"].sum(1), rtol=2e-5)
-    with pytest.raises(ValueError, match="needs each event's condition"):
+    with pytest.raises(ValueError, match="needs the incident energies"):
         dm.to_physical(model_x)
 
 

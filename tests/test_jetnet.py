@@ -106,7 +106,11 @@ def test_normalisation_round_trip_keeps_padding_zero(jetnet_dir):
     # the fitted state restores an identical transform
     other = JetNetDataModule(path=str(jetnet_dir), jet_type="g")
     other.load_state_dict(dm.state_dict())
-    assert torch.equal(other.transform.forward(torch.as_tensor(dm.physical["train"]["x"])), x)
+    physical = torch.as_tensor(dm.physical["train"]["x"]).double()
+    assert torch.equal(other.transform.forward(physical).float(), x)
+    # with the mask, particles outside it are zero whatever their features
+    noisy = torch.where(mask[..., None], x, torch.ones_like(x)).double()
+    assert torch.all(dm.transform.inverse(noisy, mask=mask)[~mask] == 0)
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from scipy.stats import multivariate_normal
 from genhep.data.gaussian_mixture import GaussianMixtureDataModule
 from genhep.metrics.wasserstein import wasserstein_1d
 from genhep.models.base import IncompatibleDataError
-from genhep.spec import DataSpec
 from genhep.models.mdn import MixtureDensityNetwork
+from genhep.spec import DataSpec
 
 SPEC = {"family": "gaussian_mixture", "event_shape": [2], "cond_dim": 1, "has_mask": False}
 

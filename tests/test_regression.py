@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from regression_runs import RUNS, run
 
 EXPECTED = json.loads((Path(__file__).parent / "data" / "regression.json").read_text())

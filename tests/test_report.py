@@ -55,6 +55,7 @@ def write_run(
     observables: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     config: dict[str, object] | None = None,
     monte_carlo: dict[str, object] | None = None,
+    likelihood: dict[str, object] | None = None,
 ) -> Path:
     """A run directory as the evaluation callback leaves it (no training); ``config``
     defaults to :func:`run_config` of the overrides."""
@@ -76,6 +77,8 @@ def write_run(
     }
     if monte_carlo is not None:
         results["monte_carlo"] = monte_carlo
+    if likelihood is not None:
+        results["likelihood"] = likelihood
     (folder / "results.json").write_text(json.dumps(results))
     if observables:
         arrays = {f"generated/{k}": g for k, (g, _) in observables.items()}
@@ -604,3 +607,24 @@ def test_a_setting_of_the_wrong_type_names_the_config(tmp_path):
     report = make_report([tmp_path], figures=False)
     assert report.columns == ["w1"] and report.others == []
     assert any('disagree on report.columns (null, ["w1"])' in w for w in report.warnings)
+
+
+def test_likelihood_table_labels_the_kind_of_log_prob(tmp_path):
+    exact = {"kind": "exact", "meaning": "exact log-density", "loss": 2.0, "bits_per_dim": 1.4427}
+    bound = {"kind": "bound", "meaning": "lower bound of the log-likelihood (ELBO)"}
+    write_run(tmp_path / "0", ["model=mdn"], {"w1": (0.2, 0.01, 0.1)}, likelihood=exact)
+    write_run(
+        tmp_path / "1",
+        ["model=vae"],
+        {"w1": (0.3, 0.01, 0.1)},
+        likelihood={**bound, "loss": 3.0, "bits_per_dim": 2.1640},
+    )
+    write_run(tmp_path / "2", ["model=gan"], {"w1": (0.4, 0.01, 0.1)})
+    command([str(tmp_path)])
+    markdown = (tmp_path / "report.md").read_text()
+    section = markdown[markdown.index("Likelihood") :]
+    rows = table_lines(section)
+    assert rows[0] == ["run", "log p", "bits/dim (test)"]
+    assert rows[2:4] == [["model=mdn", "exact", "1.44"], ["model=vae", "bound", "2.16"]]
+    assert "bound: lower bound of the log-likelihood (ELBO)." in section
+    assert "not comparable" in section

@@ -214,16 +214,23 @@ class EvaluationCallback(pl.Callback):
     def _evaluate_and_log(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str
     ) -> None:
-        """:meth:`evaluate` on rank 0; its scalars into Lightning's metric store on all ranks."""
+        """:meth:`evaluate` on rank 0; its scalars into Lightning's metric store
+        (``trainer.callback_metrics``, float64, what ``ModelCheckpoint`` and ``EarlyStopping``
+        read) on every rank. The loggers got them from :meth:`evaluate`, in full precision
+        (``LightningModule.log`` would store float32)."""
         results = self.evaluate(trainer, pl_module, split)
-        scalars = None
-        if results is not None:
-            scalars = {f"{split}/{k}": m["value"] for k, m in results["metrics"].items()}
-            if results["sampling"] is not None:
-                scalars[f"{split}/samples_per_s"] = results["sampling"]["samples_per_s"]
+        scalars = None if results is None else self._scalars(results, split)
         scalars = trainer.strategy.broadcast(scalars, src=0)
-        for name, value in scalars.items():
-            pl_module.log(name, float(value), sync_dist=False, batch_size=1)
+        trainer.callback_metrics.update(
+            {name: torch.tensor(value, dtype=torch.float64) for name, value in scalars.items()}
+        )
+
+    @staticmethod
+    def _scalars(results: dict[str, Any], split: str) -> dict[str, float]:
+        scalars = {f"{split}/{k}": m["value"] for k, m in results["metrics"].items()}
+        if results["sampling"] is not None:
+            scalars[f"{split}/samples_per_s"] = results["sampling"]["samples_per_s"]
+        return scalars
 
     def evaluate(
         self, trainer: pl.Trainer, model: pl.LightningModule, split: str
@@ -273,6 +280,8 @@ class EvaluationCallback(pl.Callback):
             likelihood=likelihood_record(model, dict(trainer.callback_metrics), split),
         )
         results["evaluation_seconds"] = time.perf_counter() - began
+        for logger in trainer.loggers:
+            logger.log_metrics(self._scalars(results, split), step=trainer.global_step)
         atomic_write_json(self.output_dir / "results.json", results)
         self.last_results = results
         log.info(

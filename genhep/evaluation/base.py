@@ -46,7 +46,7 @@ class Evaluator(ABC):
 
     ``real`` is the sample the generated events are compared with; ``reference`` is a
     second real sample, disjoint from ``real``, used for the real-vs-real baseline.
-    Metric names are snake case and mean the same in every family (DESIGN.md).
+    Metric names are snake case and mean the same in every family (docs/architecture.md).
     """
 
     @abstractmethod

@@ -1,6 +1,6 @@
 """``genhep report``: tables and overlay figures for a sweep's runs.
 
-Reads nothing but run directories (DESIGN.md, "Result files"): ``results.json``,
+Reads nothing but run directories (docs/architecture.md, "Result files"): ``results.json``,
 ``observables/<split>.npz``, ``failure.json`` and ``.hydra/{config,overrides}.yaml``.
 Writes ``report.md``, ``report.csv`` and ``figures/<observable>.png`` into the output
 folder (by default the sweep directory) atomically, and prints the tables.

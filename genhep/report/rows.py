@@ -55,6 +55,16 @@ class Row:
         return _mean([run.samples_per_s for run in self.runs])
 
     @property
+    def likelihood_kind(self) -> str | None:
+        """The kind of ``log_prob`` of the row's runs (exact, discretised, bound), if any."""
+        return _distinct((run.likelihood or {}).get("kind") for run in self.runs)
+
+    @property
+    def bits_per_dim(self) -> float | None:
+        """The mean bits per dimension of the row's runs (None where none was logged)."""
+        return _mean([(run.likelihood or {}).get("bits_per_dim") for run in self.runs])
+
+    @property
     def monte_carlo_speed(self) -> float | None:
         """The mean Monte Carlo samples/s stored with the row's runs (None if none is)."""
         return _mean([(run.monte_carlo or {}).get("samples_per_s") for run in self.runs])

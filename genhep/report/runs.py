@@ -69,6 +69,12 @@ class Run:
         return self.sampling.get("device") or (self.results or {}).get("device")
 
     @property
+    def likelihood(self) -> dict[str, Any] | None:
+        """``{"kind", "meaning", "loss", "bits_per_dim"}`` of a likelihood model, else None."""
+        entry = (self.results or {}).get("likelihood") if self.ok else None
+        return entry if isinstance(entry, dict) and entry.get("kind") else None
+
+    @property
     def monte_carlo(self) -> dict[str, Any] | None:
         """``{"samples_per_s", "cores", "source"}``: the speed of the Monte Carlo that made the data."""
         entry = (self.results or {}).get("monte_carlo") if self.ok else None

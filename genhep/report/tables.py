@@ -12,6 +12,9 @@ Layouts (markdown renders them one after the other, see :mod:`genhep.report.mark
   (samples/s over the Monte Carlo samples/s stored with the same runs) and the
   reference's speed; then a row per reference speed entry no run matches, then a
   ``Monte Carlo (<source>)`` row per distinct Monte Carlo entry of the runs.
+* **likelihood** -- for runs of likelihood models: the kind of their ``log_prob`` (exact
+  density, discretised probability, or a lower bound such as a VAE's ELBO: bounds and
+  discretised values are not comparable with exact densities) and the bits per dimension.
 * **reference** -- the whole reference table, its metrics in our column order.
 """
 
@@ -257,6 +260,33 @@ class Report:
             notes.append(f"reference: {what}{self.reference.source}.")
         return notes
 
+    # ---- likelihoods
+
+    def likelihood_table(self) -> Table | None:
+        """Kind of ``log_prob`` and bits per dimension of the rows of likelihood models."""
+        rows = [
+            [
+                row.label,
+                kind,
+                format_number(row.bits_per_dim) if is_finite(row.bits_per_dim) else MISSING,
+            ]
+            for row in self.rows
+            if row.ok and (kind := row.likelihood_kind)
+        ]
+        if not rows:
+            return None
+        kinds = dict.fromkeys(k for run in self.runs if (k := (run.likelihood or {}).get("kind")))
+        meanings = {
+            (run.likelihood or {}).get("kind"): (run.likelihood or {}).get("meaning")
+            for run in self.runs
+        }
+        notes = [f"{kind}: {meanings.get(kind)}." for kind in kinds]
+        if len(kinds) > 1:
+            notes.append("Bits per dimension of different kinds are not comparable.")
+        return Table(
+            ["run", "log p", f"bits/dim ({self.split})"], rows, title="Likelihood", notes=notes
+        )
+
     # ---- the reference table
 
     def reference_metrics(self) -> list[str]:
@@ -281,5 +311,11 @@ class Report:
 
     def tables(self) -> list[Table]:
         """Every table shown, in order."""
-        found = [self.main_table(), self.other_table(), self.speed_table(), self.reference_table()]
+        found = [
+            self.main_table(),
+            self.other_table(),
+            self.speed_table(),
+            self.likelihood_table(),
+            self.reference_table(),
+        ]
         return [t for t in found if t is not None]
