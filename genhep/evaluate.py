@@ -11,7 +11,8 @@ transforms are loaded, and the evaluation runs exactly as the training run's
 :class:`~genhep.callbacks.EvaluationCallback` did: same split, same number of events,
 same sampling seed (its defaults are the run's ``callbacks.evaluation`` settings), so it
 reproduces the run's test metrics. Single data keys may still change, e.g.
-``data.path=<where the file is on this machine>``.
+``data.path=<where the file is on this machine>``, and so may the evaluator's settings
+(``data.evaluator`` in ``conf/data/<family>.yaml``), e.g. ``data.evaluator.n_bootstrap=5``.
 
 With ``samples`` a file in the family's public format (written by ``genhep sample`` or
 any other tool) is scored against the family's real split: genhep as the neutral judge.
@@ -37,9 +38,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from genhep.callbacks.evaluation import generate_like, results_record, score_and_save
+from genhep.callbacks.evaluation import Scores, generate_like, results_record, score_and_save
 from genhep.checkpoints import load_checkpoint, resolve_checkpoint, run_dir_of
 from genhep.data.base import GenerativeDataModule
+from genhep.evaluation.base import Sample
 from genhep.models.base import GenerativeModel
 from genhep.sampling import as_float64
 from genhep.utils.io import atomic_write_json
@@ -208,6 +210,27 @@ def check_split(split: str) -> str:
 # -- the two modes -----------------------------------------------------------------------
 
 
+def _score(
+    cfg: DictConfig,
+    datamodule: GenerativeDataModule,
+    generated: Sample,
+    real: Sample,
+    reference: Sample,
+    output_dir: Path,
+) -> Scores:
+    """:func:`score_and_save` with the family's evaluator and the command's options."""
+    return score_and_save(
+        datamodule.evaluator(),
+        generated,
+        real,
+        reference,
+        cfg.split,
+        output_dir,
+        cfg.figures,
+        cfg.progress,
+    )
+
+
 def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Evaluate a checkpoint as its run's EvaluationCallback would; return the record."""
     began = time.perf_counter()
@@ -225,9 +248,7 @@ def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     generated, speed = generate_like(
         model, datamodule, real, batch_size, seed, cfg.progress, warmup=True
     )
-    scores = score_and_save(
-        datamodule.evaluator(), generated, real, reference, split, output_dir, cfg.figures
-    )
+    scores = _score(cfg, datamodule, generated, real, reference, output_dir)
     scores.close_figures()
     run = restored.run_choices()
     record = results_record(
@@ -277,9 +298,7 @@ def evaluate_samples(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     log.info("evaluating %d events of %s against the %s split", n_samples, path, split)
 
     real, reference = datamodule.evaluation_samples(split, n_samples)
-    scores = score_and_save(
-        datamodule.evaluator(), generated, real, reference, split, output_dir, cfg.figures
-    )
+    scores = _score(cfg, datamodule, generated, real, reference, output_dir)
     scores.close_figures()
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     record = results_record(

@@ -154,4 +154,4 @@ class GaussianMixtureDataModule(GenerativeDataModule):
         return Standardize() if self.standardize else Identity()
 
     def evaluator(self) -> GaussianMixtureEvaluator:
-        return GaussianMixtureEvaluator(self.truth)
+        return GaussianMixtureEvaluator(self.truth, **self.evaluator_settings)
