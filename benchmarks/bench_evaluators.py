@@ -95,7 +95,7 @@ def _jetnet_cases(n: int) -> dict[str, tuple]:
             lambda: kpd(features["real"], features["gen"]),
             reference and (lambda: reference.kpd(features["real"], features["gen"])),
         )
-    evaluator = JetNetEvaluator(batch_size=n, num_batches=5)
+    evaluator = JetNetEvaluator(w1_batch_size=n, w1_num_batches=5)
     samples = [{"x": j[..., :3], "mask": j[..., 3] > 0} for j in (gen, real, toy_jets(n, 3))]
     cases["evaluate"] = (lambda: evaluator.evaluate(*samples), None)
     return cases

@@ -13,8 +13,10 @@ transforms are loaded, and the evaluation runs exactly as the training run's
 :class:`~genhep.callbacks.EvaluationCallback` did: same split, same number of events,
 same sampling seed (its defaults are the run's ``callbacks.evaluation`` settings), so it
 reproduces the run's test metrics. Single data keys may still change, e.g.
-``data.path=<where the file is on this machine>``, and model options that leave the weights
-as they are, e.g. a diffusion sampler's number of steps (``model.<key>=<value>``).
+``data.path=<where the file is on this machine>``, and so may the evaluator's settings
+(``data.evaluator`` in ``conf/data/<family>.yaml``), e.g. ``data.evaluator.n_bootstrap=5``, and
+model options that leave the weights as they are, e.g. a diffusion sampler's number of steps
+(``model.<key>=<value>``).
 
 With ``samples`` a file in the family's public format (written by ``genhep sample`` or
 any other tool) is scored against the family's real split: genhep as the neutral judge.
@@ -41,6 +43,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genhep.callbacks.evaluation import (
+    Scores,
     generate_like,
     likelihood_record,
     results_record,
@@ -48,7 +51,7 @@ from genhep.callbacks.evaluation import (
 )
 from genhep.checkpoints import load_checkpoint, resolve_checkpoint, run_dir_of
 from genhep.data.base import GenerativeDataModule
-from genhep.evaluation.base import as_float64
+from genhep.evaluation.base import Sample, as_float64
 from genhep.models.base import GenerativeModel
 from genhep.utils.io import atomic_write_json
 from genhep.utils.run_info import hydra_overrides
@@ -239,6 +242,27 @@ def check_split(split: str) -> str:
 # -- the two modes -----------------------------------------------------------------------
 
 
+def _score(
+    cfg: DictConfig,
+    datamodule: GenerativeDataModule,
+    generated: Sample,
+    real: Sample,
+    reference: Sample,
+    output_dir: Path,
+) -> Scores:
+    """:func:`score_and_save` with the family's evaluator and the command's options."""
+    return score_and_save(
+        datamodule.evaluator(),
+        generated,
+        real,
+        reference,
+        cfg.split,
+        output_dir,
+        cfg.figures,
+        cfg.progress,
+    )
+
+
 def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Evaluate a checkpoint as its run's EvaluationCallback would; return the record."""
     began = time.perf_counter()
@@ -258,9 +282,7 @@ def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     generated, speed = generate_like(
         model, datamodule, real, batch_size, seed, cfg.progress, warmup=True
     )
-    scores = score_and_save(
-        datamodule.evaluator(), generated, real, reference, split, output_dir, cfg.figures
-    )
+    scores = _score(cfg, datamodule, generated, real, reference, output_dir)
     scores.close_figures()
     run = restored.run_choices()
     record = results_record(
@@ -311,9 +333,7 @@ def evaluate_samples(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     log.info("evaluating %d events of %s against the %s split", n_samples, path, split)
 
     real, reference = datamodule.evaluation_samples(split, n_samples)
-    scores = score_and_save(
-        datamodule.evaluator(), generated, real, reference, split, output_dir, cfg.figures
-    )
+    scores = _score(cfg, datamodule, generated, real, reference, output_dir)
     scores.close_figures()
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     record = results_record(

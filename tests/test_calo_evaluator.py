@@ -162,8 +162,10 @@ def test_options_skip_metrics(caplog):
     evaluator = CalorimeterEvaluator(PHOTONS, n_bootstrap=2, classifier=False)
     with caplog.at_level(logging.WARNING, logger="genhep.evaluation.calorimeter"):
         metrics = evaluator.evaluate(gen, real, reference)
-    assert "fpd and kpd not applicable: 200 events" in caplog.text
+    assert "fpd not computed: 200 events, below min_distance_events = 500" in caplog.text
     assert not {"fpd", "kpd", "auc_low", "auc_high", "jsd_low", "jsd_high"} & set(metrics)
+    assert "below min_distance_events" in evaluator.skipped["kpd"]
+    assert evaluator.skipped["auc_low"] == "turned off (classifier=false)"
     assert "sep_mean" in metrics and "e_ratio_mean" in metrics
     # the classifier sees at most max_classifier_events per sample
     small = CalorimeterEvaluator(

@@ -167,3 +167,23 @@ def test_checkpoint_keeps_its_data_config_but_single_keys_can_change(trained, tm
     )
     assert record["split"] == "val" and record["n_samples"] == 100
     assert record["sampling_seed"] == 5 and record["figures"] is None
+
+
+def test_evaluator_settings_change_from_the_evaluate_command_line(trained, tmp_path):
+    """``genhep evaluate ckpt_path=... data.evaluator.n_bootstrap=5``: a nested data key
+    reaches the evaluator; the checkpoint's other evaluator settings stay."""
+    from genhep.evaluate import data_overrides, restore_checkpoint
+    from genhep.evaluation.base import EvaluatorSettingError
+
+    run = trained / "run"
+    args = checkpoint_overrides([f"ckpt_path={run}", "data.evaluator.n_bootstrap=5"])
+    assert args[1] == "++data.evaluator.n_bootstrap=5"
+    cfg = compose_evaluate(tmp_path, args)
+    evaluator = restore_checkpoint(run, data_overrides(cfg)).datamodule.evaluator()
+    assert evaluator.n_bootstrap == 5 and evaluator.seed == 20211
+    record = evaluate(compose_evaluate(tmp_path, [*args, "figures=false", "progress=false"]))
+    assert record["skipped"] == {} and "w1_x0" in record["metrics"]
+
+    typo = checkpoint_overrides([f"ckpt_path={run}", "data.evaluator.n_boostrap=5"])
+    with pytest.raises(EvaluatorSettingError, match="data.evaluator.n_boostrap"):
+        evaluate(compose_evaluate(tmp_path, typo))

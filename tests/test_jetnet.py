@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import h5py
 import numpy as np
 import pytest
 import torch
 from jetnet_files import N_PART, make_jets, write_file
 
+from genhep.callbacks.evaluation import results_record, score_and_save
 from genhep.data.jets.jetnet import JetNetDataModule, MaskedStandardize
 from genhep.data.schema import SchemaError
 from genhep.evaluation.jetnet import JetNetEvaluator
@@ -187,7 +191,7 @@ def test_w1m_real_vs_real_and_scaled():
     fresh = dict(zip(("x", "mask"), _split(make_jets(3000, seed=11)), strict=True))
     ref = dict(zip(("x", "mask"), _split(make_jets(3000, seed=12)), strict=True))
     scaled = {"x": fresh["x"] * np.array([1.0, 1.0, 1.5]), "mask": fresh["mask"]}
-    ev = JetNetEvaluator(batch_size=2000, num_batches=5, use_efps=False, fpd_kpd=False)
+    ev = JetNetEvaluator(w1_batch_size=2000, w1_num_batches=5, use_efps=False, distances=False)
     good = ev.evaluate(fresh, real, ref)
     bad = ev.evaluate(scaled, real, ref)
     assert {"w1m", "w1p", "w1p_ptrel"} <= set(good) and "fpnd" in ev.skipped
@@ -197,17 +201,50 @@ def test_w1m_real_vs_real_and_scaled():
     assert good["w1p"].real_vs_real == bad["w1p"].real_vs_real
 
 
-def test_fpd_kpd_fallback_and_observables():
+def test_without_efps_fpd_kpd_are_absent_and_the_fallback_has_its_own_name():
     real = dict(zip(("x", "mask"), _split(make_jets(600, seed=20)), strict=True))
     ref = dict(zip(("x", "mask"), _split(make_jets(600, seed=21)), strict=True))
     shifted = {"x": real["x"] * np.array([2.0, 1.0, 1.0]), "mask": real["mask"]}
-    ev = JetNetEvaluator(batch_size=500, num_batches=3, use_efps=False)
+    ev = JetNetEvaluator(w1_batch_size=500, w1_num_batches=3, use_efps=False)
     metrics = ev.evaluate(shifted, real, ref)
-    assert metrics["fpd"].value > metrics["fpd"].real_vs_real
-    assert metrics["kpd"].value > metrics["kpd"].real_vs_real
+    # fpd/kpd mean "on the 36 EFPs": never another feature set under those names
+    assert not {"fpd", "kpd", "w1efp"} & set(metrics)
+    assert {"fpd", "kpd", "w1efp"} <= set(ev.skipped) and "energyflow" in ev.skipped["fpd"]
+    assert metrics["fpd_hlf"].value > metrics["fpd_hlf"].real_vs_real
+    assert metrics["kpd_hlf"].value > metrics["kpd_hlf"].real_vs_real
     obs = ev.observables(real)
     assert obs["jet_mass"].shape == (600,) and obs["ptrel"].shape == (int(real["mask"].sum()),)
     assert set(ev.figures(shifted, real)) == {"jet_mass", "jet_pt", "etarel", "phirel", "ptrel"}
+
+
+def test_energyflow_unimportable_drops_the_efp_metrics_with_a_reason(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "energyflow", None)  # import energyflow -> ImportError
+    real = dict(zip(("x", "mask"), _split(make_jets(300, seed=22)), strict=True))
+    ref = dict(zip(("x", "mask"), _split(make_jets(300, seed=23)), strict=True))
+    ev = JetNetEvaluator(w1_batch_size=300, w1_num_batches=2)  # use_efps=None: detect
+    assert ev.use_efps is False
+    with caplog.at_level(logging.WARNING, logger="genhep.evaluation.jetnet"):
+        metrics = ev.evaluate(real, real, ref)
+    assert "fpd" not in metrics and "kpd" not in metrics and "w1efp" not in metrics
+    assert {"fpd_hlf", "kpd_hlf", "w1m", "w1p"} <= set(metrics)
+    assert "energyflow is not installed" in ev.skipped["fpd"]
+    assert "fpd not computed" in caplog.text and "energyflow" in caplog.text
+    with pytest.raises(ImportError, match="genhep\\[efp\\]"):
+        efps(real["x"], real["mask"])
+
+
+def test_skipped_metrics_reach_results_json(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "energyflow", None)
+    real = dict(zip(("x", "mask"), _split(make_jets(300, seed=24)), strict=True))
+    ref = dict(zip(("x", "mask"), _split(make_jets(300, seed=25)), strict=True))
+    ev = JetNetEvaluator(w1_batch_size=300, w1_num_batches=2)
+    scores = score_and_save(ev, real, real, ref, "test", tmp_path, make_figures=False)
+    record = results_record(
+        model=None, data="jetnet", experiment=None, overrides=[], seed=None, split="test",
+        epochs_trained=None, global_step=None, n_samples=300, speed=None, scores=scores,
+    )  # fmt: skip
+    assert "fpd" not in record["metrics"] and "fpd_hlf" in record["metrics"]
+    assert set(record["skipped"]) >= {"fpd", "kpd", "w1efp", "fpnd"}
 
 
 def test_efps_need_energyflow_or_match_jet_count():

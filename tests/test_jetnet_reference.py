@@ -44,7 +44,7 @@ def jets():
 
 @pytest.fixture(scope="module")
 def genhep_scores(jets):
-    evaluator = JetNetEvaluator(batch_size=N_JETS, num_batches=5, use_efps=True)
+    evaluator = JetNetEvaluator(w1_batch_size=N_JETS, w1_num_batches=5, use_efps=True)
     sample = {k: {"x": v[..., :3], "mask": v[..., 3] > 0} for k, v in jets.items()}
     return evaluator.evaluate(sample["gen"], sample["real"], sample["reference"])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ class Scores:
     metrics: dict[str, Metric]
     figures: dict[str, Figure]
     figure_dir: Path | None
+    #: metrics the evaluator left out, name -> reason
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def close_figures(self) -> None:
         for fig in self.figures.values():
@@ -76,12 +78,16 @@ def score_and_save(
     split: str,
     output_dir: Path,
     make_figures: bool = True,
+    progress: bool = False,
 ) -> Scores:
     """Score ``generated``; save ``observables/<split>.npz`` and ``figures/<split>/*.png``.
 
-    The figures stay open (loggers may want them); call :meth:`Scores.close_figures`.
+    ``progress`` shows the evaluator's long steps. The figures stay open (loggers may want
+    them); call :meth:`Scores.close_figures`.
     """
+    evaluator.progress = progress
     metrics = evaluator.evaluate(generated, real, reference)
+    skipped = dict(getattr(evaluator, "skipped", {}))
     save_observables(
         output_dir, evaluator.observables(generated), evaluator.observables(real), split
     )
@@ -93,7 +99,7 @@ def score_and_save(
         figure_dir.mkdir(parents=True, exist_ok=True)
         for name, fig in figures.items():
             fig.savefig(figure_dir / f"{name}.png", dpi=110)
-    return Scores(metrics, figures, figure_dir)
+    return Scores(metrics, figures, figure_dir, skipped)
 
 
 def save_observables(output_dir: Path, generated: dict, real: dict, split: str) -> None:
@@ -143,6 +149,7 @@ def results_record(
         "monte_carlo": monte_carlo,
         "likelihood": likelihood,
         "metrics": {name: metric.to_dict() for name, metric in scores.metrics.items()},
+        "skipped": scores.skipped,
         "figures": None if scores.figure_dir is None else str(scores.figure_dir),
     }
 
@@ -257,6 +264,7 @@ class EvaluationCallback(pl.Callback):
             split,
             self.output_dir,
             self.make_figures,
+            self.progress,
         )
         if scores.figures:
             figures = {f"{split}/{k}": f for k, f in scores.figures.items()}

@@ -134,6 +134,8 @@ class GenerativeDataModule(pl.LightningDataModule):
         split_seed: seed of the split permutation (and of the shuffling order).
         num_workers: DataLoader worker processes.
         eval_batch_size: batch size for validation/test; defaults to ``batch_size``.
+        evaluator: settings of the family's evaluator (``data.evaluator``), passed by
+            :meth:`evaluator` to its constructor, which rejects unknown keys.
     """
 
     family: ClassVar[str] = ""
@@ -146,8 +148,10 @@ class GenerativeDataModule(pl.LightningDataModule):
         split_seed: int = 42,
         num_workers: int = 0,
         eval_batch_size: int | None = None,
+        evaluator: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        self.evaluator_settings = dict(evaluator or {})
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction

@@ -156,4 +156,4 @@ class GaussianMixtureDataModule(GenerativeDataModule):
         return Standardize() if self.transform_name == "standardize" else Identity()
 
     def evaluator(self) -> GaussianMixtureEvaluator:
-        return GaussianMixtureEvaluator(self.truth)
+        return GaussianMixtureEvaluator(self.truth, **self.evaluator_settings)

@@ -51,6 +51,7 @@ from matplotlib.figure import Figure
 
 from genhep.evaluation.base import Evaluator, Metric, Sample
 from genhep.geometry.calorimeter import CaloGeometry, get_geometry
+from genhep.metrics.bootstrap import bootstrap_std
 from genhep.metrics.classifier import classifier_two_sample_test
 from genhep.metrics.frechet import fpd
 from genhep.metrics.kernel import kpd
@@ -89,16 +90,6 @@ def _separation_edges(name: str, real: np.ndarray, n_bins: int) -> np.ndarray | 
     return n_bins
 
 
-def _bootstrap_std(values: np.ndarray, statistic, n_bootstrap: int, seed: int) -> float:
-    if n_bootstrap < 2:
-        return float("nan")
-    rng = np.random.default_rng(seed)
-    boot = [
-        statistic(values[rng.integers(0, len(values), len(values))]) for _ in range(n_bootstrap)
-    ]
-    return float(np.std(boot, ddof=1))
-
-
 def _shown_layers(geometry: CaloGeometry) -> list[int]:
     ids = list(geometry.layer_ids)
     if len(ids) <= MAX_LAYERS_SHOWN:
@@ -125,6 +116,8 @@ class CalorimeterEvaluator(Evaluator):
             :func:`~genhep.metrics.classifier.classifier_two_sample_test` (e.g. ``epochs``).
     """
 
+    from_data = ("geometry",)
+
     def __init__(
         self,
         geometry: CaloGeometry | str,
@@ -137,7 +130,9 @@ class CalorimeterEvaluator(Evaluator):
         classifier: bool = True,
         max_classifier_events: int = 20_000,
         classifier_kwargs: dict[str, Any] | None = None,
+        **unknown: Any,
     ) -> None:
+        super().__init__(**unknown)
         self.geometry = get_geometry(geometry) if isinstance(geometry, str) else geometry
         self.n_bootstrap, self.seed, self.threshold = n_bootstrap, seed, threshold
         self.sep_bins = sep_bins
@@ -153,19 +148,34 @@ class CalorimeterEvaluator(Evaluator):
         return {"e_ratio": features.pop("e_ratio"), **features}
 
     def evaluate(self, generated: Sample, real: Sample, reference: Sample) -> dict[str, Metric]:
-        gen = self.features(generated, "generated")
-        true = self.features(real, "real")
-        ref = self.features(reference, "reference")
+        self.skipped = {}
+        n = len(generated["x"]) + len(real["x"]) + len(reference["x"])
+        with self.step(f"high-level features ({n} showers)"):
+            gen = self.features(generated, "generated")
+            true = self.features(real, "real")
+            ref = self.features(reference, "reference")
         metrics = {}
-        for name, values in true.items():
-            value, error = wasserstein_1d_with_error(gen[name], values, self.n_bootstrap, self.seed)
-            metrics[f"w1_{name}"] = Metric(value, error, wasserstein_1d(ref[name], values))
-        metrics.update(self._separation(gen, true, ref))
+        with self.step(f"W1 of {len(true)} features", total=len(true)) as advance:
+            for name, values in true.items():
+                value, error = wasserstein_1d_with_error(
+                    gen[name], values, self.n_bootstrap, self.seed
+                )
+                metrics[f"w1_{name}"] = Metric(value, error, wasserstein_1d(ref[name], values))
+                advance()
+        with self.step(f"separation power of {len(true)} features"):
+            metrics.update(self._separation(gen, true, ref))
         metrics.update(self._energy_ratio(gen["e_ratio"], true["e_ratio"], ref["e_ratio"]))
         if self.distances:
-            metrics.update(self._distances(gen, true, ref))
+            with self.step("FPD and KPD"):
+                metrics.update(self._distances(gen, true, ref))
+        else:
+            for name in ("fpd", "kpd"):
+                self.skip(name, "turned off (distances=false)", warn=False)
         if self.classifier:
             metrics.update(self._classifiers(generated, real, reference, gen, true, ref))
+        else:
+            for name in ("auc_low", "jsd_low", "auc_high", "jsd_high"):
+                self.skip(name, "turned off (classifier=false)", warn=False)
         return metrics
 
     # ------------------------------------------------------------------ metric groups
@@ -195,18 +205,17 @@ class CalorimeterEvaluator(Evaluator):
             def relative(values, stat=stat, target=target):
                 return float(stat(values)) / target - 1.0
 
-            error = _bootstrap_std(gen, relative, self.n_bootstrap, self.seed)
+            error = bootstrap_std(relative, gen, n_bootstrap=self.n_bootstrap, seed=self.seed)
             metrics[f"e_ratio_{key}"] = Metric(relative(gen), error, relative(ref))
         return metrics
 
     def _distances(self, gen: dict, true: dict, ref: dict) -> dict[str, Metric]:
         n = min(len(v) for v in (gen["e_ratio"], true["e_ratio"], ref["e_ratio"]))
         if n < self.min_distance_events:
-            log.warning(
-                "fpd and kpd not applicable: %d events, below min_distance_events = %d",
-                n,
-                self.min_distance_events,
-            )
+            for name in ("fpd", "kpd"):
+                self.skip(
+                    name, f"{n} events, below min_distance_events = {self.min_distance_events}"
+                )
             return {}
         x_gen, x_true, x_ref = (np.column_stack(list(f.values())) for f in (gen, true, ref))
         fpd_sizes = {"min_samples": min(n, 20_000) // 2, "max_samples": min(n, 50_000)}
@@ -263,8 +272,9 @@ class CalorimeterEvaluator(Evaluator):
         kwargs = {"seed": self.seed, **self.classifier_kwargs}
         metrics = {}
         for level, (x_gen, x_true, x_ref) in inputs.items():
-            result = classifier_two_sample_test(x_true, x_gen, **kwargs)
-            baseline = classifier_two_sample_test(x_true, x_ref, **kwargs)
+            with self.step(f"classifier test {level}-level (2 classifiers)"):
+                result = classifier_two_sample_test(x_true, x_gen, **kwargs)
+                baseline = classifier_two_sample_test(x_true, x_ref, **kwargs)
             for key in ("auc", "jsd"):
                 metrics[f"{key}_{level}"] = Metric(*result[key], baseline[key][0])
         return metrics

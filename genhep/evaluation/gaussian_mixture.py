@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -23,9 +23,19 @@ class GaussianMixtureEvaluator(Evaluator):
       real-vs-real value is the same quantity for real events (≈ the entropy).
     - ``w1_x{i}``: W1 of dimension i between the generated events and fresh truth
       events drawn at the same conditions (± bootstrap); ``w1_mean`` averages them.
+
+    Args:
+        truth: the analytic mixture (from the data module).
+        seed: seed of the fresh truth events and of the bootstraps.
+        n_bootstrap: resamples for the W1 errors.
     """
 
-    def __init__(self, truth: GaussianMixture, seed: int = 20211, n_bootstrap: int = 20) -> None:
+    from_data = ("truth",)
+
+    def __init__(
+        self, truth: GaussianMixture, seed: int = 20211, n_bootstrap: int = 20, **unknown: Any
+    ) -> None:
+        super().__init__(**unknown)
         self.truth, self.seed, self.n_bootstrap = truth, seed, n_bootstrap
 
     def _nll(self, sample: Sample) -> tuple[float, float]:

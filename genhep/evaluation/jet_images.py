@@ -26,6 +26,8 @@ one-hot ``[background, signal]``. Metrics, each ``value ± error`` with a real-v
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
@@ -34,6 +36,7 @@ from matplotlib.figure import Figure
 from genhep.data.jets.image_format import CLASS_NAMES
 from genhep.evaluation.base import Evaluator, Metric, Sample
 from genhep.geometry.jet_image import HALF_WIDTH, PITCH, pad_offset
+from genhep.metrics.bootstrap import bootstrap
 from genhep.metrics.classifier import transfer_auc
 from genhep.metrics.jet_images import (
     jet_mass_from_image,
@@ -80,7 +83,9 @@ class JetImageEvaluator(Evaluator):
         seed: int = 1701,
         classifier: bool = True,
         min_classifier_events: int = 100,
+        **unknown: Any,
     ) -> None:
+        super().__init__(**unknown)
         self.n_bootstrap, self.seed = n_bootstrap, seed
         self.classifier, self.min_classifier_events = classifier, min_classifier_events
 
@@ -100,6 +105,7 @@ class JetImageEvaluator(Evaluator):
         return Metric(value, error, wasserstein_1d(ref, real) if ref.size else None)
 
     def evaluate(self, generated: Sample, real: Sample, reference: Sample) -> dict[str, Metric]:
+        self.skipped = {}
         samples = {"gen": generated, "real": real, "ref": reference}
         obs = {k: self.observables(s) for k, s in samples.items()}
         metrics = {
@@ -114,11 +120,18 @@ class JetImageEvaluator(Evaluator):
                     metrics[f"w1_{name}_{label}"] = self._w1(
                         picked["gen"], picked["real"], picked["ref"]
                     )
-            if self.classifier and all(
-                min(np.bincount(c, minlength=2)) >= self.min_classifier_events
-                for c in classes.values()
-            ):
-                metrics["auc_classification"] = self._classification(samples, classes)
+            fewest = min(min(np.bincount(c, minlength=2)) for c in classes.values())
+            if not self.classifier:
+                self.skip("auc_classification", "turned off (classifier=false)", warn=False)
+            elif fewest < self.min_classifier_events:
+                self.skip(
+                    "auc_classification",
+                    f"{fewest} events in the smallest class of a sample, below "
+                    f"min_classifier_events = {self.min_classifier_events}",
+                )
+            else:
+                with self.step("classification test (2 classifiers)"):
+                    metrics["auc_classification"] = self._classification(samples, classes)
         logs = {k: np.log(pixel_intensities(s["x"])) for k, s in samples.items()}
         metrics["w1_log_intensity"] = self._w1(logs["gen"], logs["real"], logs["ref"])
         metrics["mean_image_l1"] = self._mean_image_l1(generated, real, reference)
@@ -136,19 +149,12 @@ class JetImageEvaluator(Evaluator):
 
     def _mean_image_l1(self, generated: Sample, real: Sample, reference: Sample) -> Metric:
         gen, true = np.asarray(generated["x"]), np.asarray(real["x"])
-        target = mean_image(true)
-        value = float(np.abs(mean_image(gen) - target).sum())
-        rng = np.random.default_rng(self.seed)
-        resampled = [
-            np.abs(
-                mean_image(gen[rng.integers(0, len(gen), len(gen))])
-                - mean_image(true[rng.integers(0, len(true), len(true))])
-            ).sum()
-            for _ in range(self.n_bootstrap)
-        ]
-        error = float(np.std(resampled, ddof=1)) if self.n_bootstrap > 1 else float("nan")
-        baseline = float(np.abs(mean_image(reference["x"]) - target).sum())
-        return Metric(value, error, baseline)
+
+        def l1(images: np.ndarray, real_images: np.ndarray) -> float:
+            return float(np.abs(mean_image(images) - mean_image(real_images)).sum())
+
+        value, error = bootstrap(l1, gen, true, n_bootstrap=self.n_bootstrap, seed=self.seed)
+        return Metric(value, error, l1(np.asarray(reference["x"]), true))
 
     @staticmethod
     def _sparsity_diff(generated: Sample, real: Sample, reference: Sample) -> Metric:

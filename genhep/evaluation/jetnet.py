@@ -7,17 +7,20 @@ jet observables are in units of the jet pT (jetnet's convention, see
 - ``w1m``: W1 of the relative jet mass; ``w1p``: W1 of the particle features η_rel, φ_rel,
   pT_rel over real particles, averaged over the three (``w1p_etarel`` ... also reported);
   ``w1efp``: W1 of the 5 prime n = 4, d = 4 EFPs, averaged over them (needs ``energyflow``).
-  Protocol of ``jetnet.evaluation.w1m/w1p/w1efp`` with MPGAN's settings: ``num_batches`` (5)
-  batches of ``batch_size`` (10,000; jetnet's newer default 50,000 is an option) jets drawn
-  *with replacement* from each sample; value = mean over batches, error = std over batches
-  (ddof = 0). For ``w1p``/``w1efp`` the per-feature means and stds are averaged (the same
-  jets feed every feature, so errors are treated as fully correlated). Real vs real: the same
-  protocol with the second real sample (``reference``) in place of the generated one.
+  Protocol of ``jetnet.evaluation.w1m/w1p/w1efp``: ``w1_num_batches`` batches of
+  ``w1_batch_size`` jets drawn *with replacement* from each sample (MPGAN's paper: 10,000 × 5,
+  the default; jetnet's functions default to 50,000 × 5); value = mean over batches, error =
+  std over batches (ddof = 0). For ``w1p``/``w1efp`` the per-feature means and stds are
+  averaged (the same jets feed every feature, so errors are treated as fully correlated).
+  Real vs real: the same protocol with the second real sample (``reference``) in place of the
+  generated one.
 - ``fpd``/``kpd``: :func:`genhep.metrics.fpd` / :func:`genhep.metrics.kpd` (jetnet's
-  algorithms) on the 36 EFPs with d <= 4 if ``energyflow`` is installed; otherwise on
-  [jet mass, jet pT, per-jet mean and std of η_rel, φ_rel, pT_rel] (logged; not comparable
-  with published numbers). Batch sizes shrink with small samples (min(20k, 0.4 n),
-  min(50k, n) for FPD; min(5k, n) for KPD).
+  algorithms) on the 36 EFPs with d <= 4 (``jetnet.evaluation.get_fpd_kpd_jet_features``).
+  Without ``energyflow`` they are absent (reason in :attr:`~JetNetEvaluator.skipped`, a logged
+  warning) and ``fpd_hlf``/``kpd_hlf`` are reported instead: the same algorithms on
+  high-level features [jet mass, jet pT, per-jet mean and std of η_rel, φ_rel, pT_rel]
+  (not comparable with published FPD/KPD). Batch sizes shrink with small samples
+  (min(20k, 0.4 n), min(50k, n) for FPD; min(5k, n) for KPD).
 - ``fpnd``: only through ``jetnet.evaluation.fpnd`` (pretrained ParticleNet) when ``jetnet``
   and ``torch_geometric`` import, for 30-particle g/q/t jets; otherwise absent, with the
   reason in :attr:`JetNetEvaluator.skipped` and the log.
@@ -29,6 +32,7 @@ import importlib.util
 import logging
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -62,6 +66,9 @@ LABELS = {
 }
 
 
+NO_EFPS = "energyflow is not installed (pip install 'genhep[efp]')"
+
+
 def energyflow_available() -> bool:
     return importlib.util.find_spec("energyflow") is not None
 
@@ -74,33 +81,37 @@ class JetNetEvaluator(Evaluator):
     """MPGAN/jetnet metrics for JetNet clouds (see the module docstring).
 
     Args:
-        particle_features: names of the ``x`` features, in order.
-        batch_size, num_batches: W1 batch protocol (MPGAN: 10,000 × 5).
+        particle_features: names of the ``x`` features, in order (from the data module).
+        w1_batch_size, w1_num_batches: W1 batch protocol (MPGAN: 10,000 × 5; jetnet's
+            default: 50,000 × 5).
         seed: seeds every random draw.
         use_efps: ``None`` (if ``energyflow`` is installed), ``True`` or ``False``.
         efp_jobs: processes for energyflow's batch computation.
-        fpd_kpd: compute FPD and KPD.
-        jet_type, num_particles: for FPND's applicability.
+        distances: compute FPD and KPD (``fpd``/``kpd``, or ``fpd_hlf``/``kpd_hlf``).
+        jet_type, num_particles: for FPND's applicability (from the data module).
     """
+
+    from_data = ("particle_features", "jet_type", "num_particles")
 
     def __init__(
         self,
         particle_features: Sequence[str] = CLOUD_FEATURES,
-        batch_size: int = 10_000,
-        num_batches: int = 5,
+        w1_batch_size: int = 10_000,
+        w1_num_batches: int = 5,
         seed: int = 42,
         use_efps: bool | None = None,
         efp_jobs: int | None = None,
-        fpd_kpd: bool = True,
+        distances: bool = True,
         jet_type: str | None = None,
         num_particles: int = 30,
+        **unknown: Any,
     ) -> None:
+        super().__init__(**unknown)
         self.particle_features = list(particle_features)
-        self.batch_size, self.num_batches, self.seed = batch_size, num_batches, seed
+        self.w1_batch_size, self.w1_num_batches, self.seed = w1_batch_size, w1_num_batches, seed
         self.use_efps = energyflow_available() if use_efps is None else use_efps
-        self.efp_jobs, self.fpd_kpd = efp_jobs, fpd_kpd
+        self.efp_jobs, self.distances = efp_jobs, distances
         self.jet_type, self.num_particles = jet_type, num_particles
-        self.skipped: dict[str, str] = {}
 
     # -- observables -----------------------------------------------------------------------
 
@@ -128,8 +139,8 @@ class JetNetEvaluator(Evaluator):
         return out
 
     def distance_features(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Features for FPD/KPD of :meth:`clouds`' output: the 36 d <= 4 EFPs, or the fallback
-        set; ``(N, n_features)``."""
+        """Features for FPD/KPD of :meth:`clouds`' output, ``(N, n_features)``: the 36 d <= 4
+        EFPs (``use_efps``), else the high-level set of ``fpd_hlf``/``kpd_hlf``."""
         if self.use_efps:
             return efps(x, mask, FPD_EFPSET_ARGS, self.efp_jobs)
         return np.concatenate(
@@ -147,56 +158,76 @@ class JetNetEvaluator(Evaluator):
         gen, gen_mask = self.clouds(generated)
         true, true_mask = self.clouds(real)
         ref, ref_mask = self.clouds(reference)
-        kw = {"batch_size": self.batch_size, "num_batches": self.num_batches}
+        kw = {"batch_size": self.w1_batch_size, "num_batches": self.w1_num_batches}
+        protocol = f"{self.w1_num_batches} × {self.w1_batch_size} jets"
         metrics: dict[str, Metric] = {}
 
-        masses = [jet_mass(c, m) for c, m in ((gen, gen_mask), (true, true_mask), (ref, ref_mask))]
-        value, error = w1_batched(masses[0], masses[1], seed=self._rng(0), **kw)
-        baseline, _ = w1_batched(masses[2], masses[1], seed=self._rng(1), **kw)
-        metrics["w1m"] = Metric(float(value), float(error), float(baseline))
+        with self.step(f"W1M and W1P ({protocol})"):
+            masses = [
+                jet_mass(c, m) for c, m in ((gen, gen_mask), (true, true_mask), (ref, ref_mask))
+            ]
+            value, error = w1_batched(masses[0], masses[1], seed=self._rng(0), **kw)
+            baseline, _ = w1_batched(masses[2], masses[1], seed=self._rng(1), **kw)
+            metrics["w1m"] = Metric(float(value), float(error), float(baseline))
 
-        p_mean, p_std = w1p_batched(gen, true, gen_mask, true_mask, seed=self._rng(2), **kw)
-        p_base, _ = w1p_batched(ref, true, ref_mask, true_mask, seed=self._rng(3), **kw)
+            p_mean, p_std = w1p_batched(gen, true, gen_mask, true_mask, seed=self._rng(2), **kw)
+            p_base, _ = w1p_batched(ref, true, ref_mask, true_mask, seed=self._rng(3), **kw)
         metrics["w1p"] = Metric(float(p_mean.mean()), float(p_std.mean()), float(p_base.mean()))
         for i, name in enumerate(CLOUD_FEATURES):
             metrics[f"w1p_{name}"] = Metric(float(p_mean[i]), float(p_std[i]), float(p_base[i]))
 
-        clouds = ((gen, gen_mask), (true, true_mask), (ref, ref_mask))
-        features = [self.distance_features(c, m) for c, m in clouds] if self.fpd_kpd else None
+        clouds = {
+            "generated": (gen, gen_mask),
+            "real": (true, true_mask),
+            "reference": (ref, ref_mask),
+        }
+        features = None
+        if self.distances:
+            features = []
+            for label, (c, m) in clouds.items():
+                what = "EFPs" if self.use_efps else "high-level features"
+                with self.step(f"{what}, {label} ({len(c)} jets)"):
+                    features.append(self.distance_features(c, m))
         if self.use_efps:
             if features is None:
-                e = [efps(c, m, W1EFP_EFPSET_ARGS, self.efp_jobs) for c, m in clouds]
+                e = []
+                for label, (c, m) in clouds.items():
+                    with self.step(f"EFPs, {label} ({len(c)} jets)"):
+                        e.append(efps(c, m, W1EFP_EFPSET_ARGS, self.efp_jobs))
             else:  # the W1-EFP set is part of the 36 FPD EFPs: computed once (EFPs dominate)
                 columns = efp_columns(FPD_EFPSET_ARGS, W1EFP_EFPSET_ARGS)
                 e = [f[:, columns] for f in features]
-            e_mean, e_std = w1_batched(e[0], e[1], seed=self._rng(4), **kw)
-            e_base, _ = w1_batched(e[2], e[1], seed=self._rng(5), **kw)
+            with self.step(f"W1EFP ({protocol})"):
+                e_mean, e_std = w1_batched(e[0], e[1], seed=self._rng(4), **kw)
+                e_base, _ = w1_batched(e[2], e[1], seed=self._rng(5), **kw)
             metrics["w1efp"] = Metric(
                 float(e_mean.mean()), float(e_std.mean()), float(e_base.mean())
             )
         else:
-            self.skipped["w1efp"] = "energyflow is not installed (pip install 'genhep[efp]')"
+            self.skip("w1efp", NO_EFPS)
 
         if features is not None:
-            metrics.update(self._fpd_kpd(*features))
+            suffix = "" if self.use_efps else "_hlf"
+            if not self.use_efps:
+                for name in ("fpd", "kpd"):
+                    self.skip(name, f"{NO_EFPS}; {name}_hlf is reported instead (not comparable)")
+            with self.step("FPD and KPD"):
+                distances = self._fpd_kpd(*features)
+            metrics.update({f"{name}{suffix}": metric for name, metric in distances.items()})
+        else:
+            for name in ("fpd", "kpd"):
+                self.skip(name, "turned off (distances=false)", warn=False)
 
         reason = self._fpnd_reason(len(gen))
         if reason is None:
-            metrics["fpnd"] = self._fpnd(gen, true_mask, ref)
+            with self.step("FPND (ParticleNet)"):
+                metrics["fpnd"] = self._fpnd(gen, true_mask, ref)
         else:
-            self.skipped["fpnd"] = reason
-        for name, why in self.skipped.items():
-            log.info("JetNet evaluator: %s not computed: %s", name, why)
+            self.skip("fpnd", reason, warn=False)
         return metrics
 
     def _fpd_kpd(self, g: np.ndarray, r: np.ndarray, ref: np.ndarray) -> dict[str, Metric]:
         """FPD and KPD of generated ``g`` and reference ``ref`` features against real ``r``."""
-        if not self.use_efps:
-            log.info(
-                "JetNet evaluator: energyflow is not installed; FPD and KPD use [jet mass, jet pT, "
-                "particle-feature means and stds] instead of the 36 EFPs (not comparable with "
-                "published FPD/KPD values)"
-            )
         n = min(len(g), len(r), len(ref))
         max_samples = min(50_000, n)
         min_samples = max(2, min(20_000, (2 * max_samples) // 5))

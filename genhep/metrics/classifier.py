@@ -40,6 +40,8 @@ import torch
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
+from genhep.metrics.bootstrap import bootstrap_std
+
 LN2 = math.log(2.0)
 
 
@@ -276,18 +278,23 @@ def transfer_auc(
     """
     predict = fit_classifier(np.asarray(train_x), np.asarray(train_y), seed=seed, **fit_options)
     labels, probs = np.asarray(test_y, dtype=np.float64), predict(np.asarray(test_x))
-    auc = roc_auc(labels, probs)
-    rng = np.random.default_rng([seed, 7])
-    boot = []
-    for _ in range(n_bootstrap):
-        idx = rng.choice(len(labels), len(labels))
-        if labels[idx].min() != labels[idx].max():
-            boot.append(roc_auc(labels[idx], probs[idx]))
-    return auc, float(np.std(boot, ddof=1)) if len(boot) > 1 else float("nan")
+    error = bootstrap_std(
+        _two_class(roc_auc), labels, probs, n_bootstrap=n_bootstrap, seed=[seed, 7], paired=True
+    )
+    return roc_auc(labels, probs), error
 
 
 def _auc_jsd(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
     return roc_auc(labels, probs), jsd_from_bce(binary_cross_entropy(labels, probs))
+
+
+def _two_class(statistic: Callable[[np.ndarray, np.ndarray], Any]):
+    """``statistic(labels, probs)``, or ``None`` (resample dropped) when only one class is in."""
+
+    def on_both_classes(labels: np.ndarray, probs: np.ndarray) -> Any:
+        return None if labels.min() == labels.max() else statistic(labels, probs)
+
+    return on_both_classes
 
 
 def classifier_two_sample_test(
@@ -360,14 +367,13 @@ def classifier_two_sample_test(
 
     labels, probs = results[0]
     auc, jsd = _auc_jsd(labels, probs)
-    if n_bootstrap < 2:
-        return {"auc": (auc, float("nan")), "jsd": (jsd, float("nan"))}
-    rng = np.random.default_rng([seed, 1_000_003])
-    boot = []
-    for _ in range(n_bootstrap):
-        idx = rng.choice(len(labels), len(labels))
-        if labels[idx].min() == labels[idx].max():
-            continue
-        boot.append(_auc_jsd(labels[idx], probs[idx]))
-    err = np.std(np.array(boot), axis=0, ddof=1)
+    err = bootstrap_std(
+        _two_class(_auc_jsd),
+        labels,
+        probs,
+        n_bootstrap=n_bootstrap,
+        seed=[seed, 1_000_003],
+        paired=True,
+        shape=(2,),
+    )
     return {"auc": (auc, float(err[0])), "jsd": (jsd, float(err[1]))}

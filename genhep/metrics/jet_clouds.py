@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import wasserstein_distance
+
+from genhep.metrics.bootstrap import Seed, bootstrap_replicates
+from genhep.metrics.wasserstein import wasserstein_1d
 
 # jetnet.utils.efps / jetnet.evaluation.w1efp default: the 5 prime EFPs with n = 4, d = 4.
 W1EFP_EFPSET_ARGS: tuple[tuple[str, int], ...] = (("n==", 4), ("d==", 4), ("p==", 1))
@@ -170,15 +172,17 @@ def w1_batched(
     v: ArrayLike,
     batch_size: int = 10_000,
     num_batches: int = 5,
-    seed: int | np.random.Generator = 42,
+    seed: Seed = 42,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MPGAN/jetnet batch protocol for W1 (``jetnet.evaluation.w1m`` / ``w1efp``).
 
     ``num_batches`` times: draw ``batch_size`` rows of ``u`` and then of ``v`` *with
-    replacement* (``rng.choice``), and compute ``scipy.stats.wasserstein_distance`` per column.
-    Returns (mean, std) over batches per column (``np.std``, ddof = 0, as jetnet); 1-D inputs
-    give 0-d arrays. jetnet draws from an unseeded module-level generator; here the generator
-    is seeded (``seed``) so a result is reproducible.
+    replacement* (:func:`~genhep.metrics.bootstrap.bootstrap_replicates` with ``size``, the
+    draws of ``rng.choice``), and compute W1 (:func:`~genhep.metrics.wasserstein.wasserstein_1d`,
+    ``scipy.stats.wasserstein_distance``) per column. Returns (mean, std) over batches per
+    column (``np.std``, ddof = 0, as jetnet); 1-D inputs give 0-d arrays. jetnet draws from
+    an unseeded module-level generator; here the generator is seeded (``seed``) so a result
+    is reproducible.
     """
     u = np.asarray(u, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
@@ -188,13 +192,13 @@ def w1_batched(
         raise ValueError(f"u and v have different numbers of columns: {u.shape} vs {v.shape}")
     if len(u2) == 0 or len(v2) == 0:
         raise ValueError(f"w1_batched needs non-empty samples, got {len(u2)} and {len(v2)}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    w1s = []
-    for _ in range(num_batches):
-        a = u2[rng.choice(len(u2), size=batch_size)]
-        b = v2[rng.choice(len(v2), size=batch_size)]
-        w1s.append([wasserstein_distance(a[:, i], b[:, i]) for i in range(u2.shape[1])])
-    w1s = np.asarray(w1s)
+
+    def per_column(a: np.ndarray, b: np.ndarray) -> list[float]:
+        return [wasserstein_1d(a[:, i], b[:, i]) for i in range(a.shape[1])]
+
+    w1s = bootstrap_replicates(
+        per_column, u2, v2, n_resamples=num_batches, seed=seed, size=batch_size
+    )
     mean, std = w1s.mean(axis=0), w1s.std(axis=0)
     return (mean[0], std[0]) if scalar else (mean, std)
 
@@ -206,7 +210,7 @@ def w1p_batched(
     mask2: ArrayLike | None = None,
     batch_size: int = 10_000,
     num_batches: int = 5,
-    seed: int | np.random.Generator = 42,
+    seed: Seed = 42,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature W1 of particle features, as ``jetnet.evaluation.w1p`` (exclude_zeros=True):
     each batch draws ``batch_size`` *jets* of each sample with replacement and compares the
@@ -219,15 +223,20 @@ def w1p_batched(
         keep1 &= np.asarray(mask1).reshape(x1.shape[:2]).astype(bool)
     if mask2 is not None:
         keep2 &= np.asarray(mask2).reshape(x2.shape[:2]).astype(bool)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    w1s = []
-    for _ in range(num_batches):
-        r1 = rng.choice(len(x1), size=batch_size)
-        r2 = rng.choice(len(x2), size=batch_size)
-        p1, p2 = x1[r1][keep1[r1]], x2[r2][keep2[r2]]
+
+    def per_feature(jets1: np.ndarray, jets2: np.ndarray) -> list[float]:
+        p1, p2 = x1[jets1][keep1[jets1]], x2[jets2][keep2[jets2]]
         if len(p1) == 0 or len(p2) == 0:
-            w1s.append([np.inf] * 3)
-        else:
-            w1s.append([wasserstein_distance(p1[:, i], p2[:, i]) for i in range(3)])
-    w1s = np.asarray(w1s)
+            return [np.inf] * 3
+        return [wasserstein_1d(p1[:, i], p2[:, i]) for i in range(3)]
+
+    # resample jet indices: the particles of a jet and their keep flags travel together
+    w1s = bootstrap_replicates(
+        per_feature,
+        np.arange(len(x1)),
+        np.arange(len(x2)),
+        n_resamples=num_batches,
+        seed=seed,
+        size=batch_size,
+    )
     return w1s.mean(axis=0), w1s.std(axis=0)

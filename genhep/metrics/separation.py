@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from genhep.metrics.bootstrap import Seed, bootstrap
+
 __all__ = ["separation_bins", "separation_from_histograms", "separation_power"]
 
 #: The challenge's guard in the denominator.
@@ -87,7 +89,7 @@ def separation_power(
     generated: ArrayLike,
     bins: int | ArrayLike = 50,
     n_bootstrap: int = 20,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> tuple[float, float]:
     """Separation power of the 1-D distributions of ``real`` and ``generated``, ± bootstrap std.
 
@@ -95,7 +97,7 @@ def separation_power(
     reference) or the edges. Counts over those edges, normalised to unit sum, go into
     :func:`separation_from_histograms` (identical to the challenge's density × bin width).
     Non-finite values are dropped. Error: standard deviation over ``n_bootstrap`` resamples of
-    both samples (NaN when ``n_bootstrap < 2``).
+    both samples (:func:`~genhep.metrics.bootstrap.bootstrap`; NaN when ``n_bootstrap < 2``).
     """
     x = np.asarray(real, dtype=np.float64).ravel()
     y = np.asarray(generated, dtype=np.float64).ravel()
@@ -105,15 +107,10 @@ def separation_power(
     edges = separation_bins(x, bins)
     n_bins = edges.size - 1
     ix, iy = _bin_index(x, edges), _bin_index(y, edges)
-    value = separation_from_histograms(_counts(ix, n_bins), _counts(iy, n_bins))
-    if n_bootstrap < 2:
-        return value, float("nan")
-    rng = np.random.default_rng(seed)
-    boot = [
-        separation_from_histograms(
-            _counts(ix[rng.integers(0, ix.size, ix.size)], n_bins),
-            _counts(iy[rng.integers(0, iy.size, iy.size)], n_bins),
+
+    def statistic(bins_real: np.ndarray, bins_generated: np.ndarray) -> float:
+        return separation_from_histograms(
+            _counts(bins_real, n_bins), _counts(bins_generated, n_bins)
         )
-        for _ in range(n_bootstrap)
-    ]
-    return value, float(np.std(boot, ddof=1))
+
+    return bootstrap(statistic, ix, iy, n_bootstrap=n_bootstrap, seed=seed)

@@ -246,4 +246,4 @@ class CalorimeterDataModule(GenerativeDataModule):
         return LogIncidentEnergy(self.e_min, self.e_max)
 
     def evaluator(self) -> CalorimeterEvaluator:
-        return CalorimeterEvaluator(self.geometry)
+        return CalorimeterEvaluator(self.geometry, **self.evaluator_settings)

@@ -107,7 +107,7 @@ class JetImageDataModule(GenerativeDataModule):
         return make_image_transform(self.transform_name, self.scale, self.scale_percentile)
 
     def evaluator(self) -> JetImageEvaluator:
-        return JetImageEvaluator()
+        return JetImageEvaluator(**self.evaluator_settings)
 
     def load_arrays(self) -> Sample:
         if self.path is not None:

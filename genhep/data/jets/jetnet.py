@@ -377,4 +377,5 @@ class JetNetDataModule(GenerativeDataModule):
             particle_features=self.particle_features,
             jet_type=self.jet_types[0] if len(self.jet_types) == 1 else None,
             num_particles=self.num_particles,
+            **self.evaluator_settings,
         )
