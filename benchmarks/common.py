@@ -12,7 +12,6 @@ import datetime as dt
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 
 import torch
 
+from genhep.utils import run_info
 from genhep.utils.device import describe_device
 
 #: What an entry's ``value`` can be. Rates are per second of wall time (higher is
@@ -51,19 +51,9 @@ class BenchmarkSkipped(Exception):
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:
-    """``git rev-parse HEAD`` of ``root``, or ``"unknown"`` outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+    """:func:`genhep.utils.run_info.git_commit` of ``root`` (``-dirty`` with uncommitted
+    changes), or ``"unknown"`` outside a git checkout."""
+    return run_info.git_commit(root) or "unknown"
 
 
 def utc_now() -> str:

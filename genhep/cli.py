@@ -16,6 +16,8 @@ import yaml
 from hydra._internal.utils import _run_hydra, get_args_parser
 from hydra.types import TaskFunction
 
+from genhep.utils.errors import exit_on_user_error, reporting_user_errors
+
 CONFIG_PATH = "pkg://genhep.conf"
 
 USAGE = """usage: genhep <command> [hydra overrides ...]
@@ -35,7 +37,10 @@ commands:
 
 
 def run_hydra(task: TaskFunction, config_name: str, args: Sequence[str]) -> None:
-    """Run a Hydra task function with ``args`` as its command line."""
+    """Run a Hydra task function with ``args`` as its command line.
+
+    A user error prints one line, a bug its traceback (:mod:`genhep.utils.errors`).
+    """
     from hydra import version
 
     version.setbase("1.3")
@@ -43,7 +48,7 @@ def run_hydra(task: TaskFunction, config_name: str, args: Sequence[str]) -> None
     _run_hydra(
         args=parser.parse_args(list(args)),
         args_parser=parser,
-        task_function=task,
+        task_function=reporting_user_errors(task),
         config_path=CONFIG_PATH,
         config_name=config_name,
     )
@@ -103,7 +108,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if name not in COMMANDS:
         sys.stderr.write(f"genhep: unknown command '{name}'\n\n{USAGE}")
         raise SystemExit(2)
-    importlib.import_module(COMMANDS[name]).command(rest)
+    try:
+        importlib.import_module(COMMANDS[name]).command(rest)
+    except Exception as err:  # Hydra reports errors inside it; these came before it started
+        exit_on_user_error(err)
+        raise
 
 
 if __name__ == "__main__":

@@ -123,3 +123,93 @@ def test_data_generate_makes_a_cached_calorimeter_file_once(tmp_path):
     toy = run_cli(["data", "generate", "data=gaussian_mixture"], tmp_path)
     assert toy.returncode != 0 and "has no generator" in toy.stderr
     assert run_cli(["data", "inspect"], tmp_path).returncode == 2
+
+
+# -- user errors: one line, no traceback (genhep/utils/errors.py) --------------------------
+
+
+def test_incompatible_model_and_data_is_one_line_without_traceback(tmp_path):
+    args = ["train", "model=sarm", "data=gaussian_mixture", "hydra.run.dir=run"]
+    line = (
+        "IncompatibleDataError: model SparseAutoregressiveModel does not support data family "
+        "'gaussian_mixture'. Supported families: jet_images."
+    )
+    proc = run_cli(args, tmp_path, extra_env={"HYDRA_FULL_ERROR": None})
+    assert proc.returncode == 1
+    assert line in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.count("does not support") == 1
+    assert "Traceback" in json.loads((tmp_path / "run" / "failure.json").read_text())["traceback"]
+    full = run_cli(args, tmp_path, extra_env={"HYDRA_FULL_ERROR": "1"})
+    assert full.returncode == 1
+    assert "Traceback" in full.stderr and "checks.py" in full.stderr
+
+
+def test_missing_files_are_named_without_traceback(tmp_path, capsys, monkeypatch):
+    from genhep.cli import main
+
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    missing = tmp_path / "nowhere" / "toy.h5"
+    proc = run_cli(
+        ["train", f"data.path={missing}"], tmp_path, extra_env={"HYDRA_FULL_ERROR": None}
+    )
+    assert proc.returncode == 1
+    assert f"FileNotFoundError: {missing}" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(SystemExit) as info:  # ckpt_path is resolved before Hydra starts
+        main(["train", f"ckpt_path={missing}"])
+    assert info.value.code == 1
+    assert capsys.readouterr().err.startswith(f"FileNotFoundError: ckpt_path={missing}: ")
+
+
+def _raise(error):
+    raise error
+
+
+def test_user_errors_are_the_listed_types_and_genhep_raise_statements(monkeypatch):
+    import importlib
+
+    from hydra.errors import InstantiationException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import MissingMandatoryValue
+
+    from genhep.checks import RunConfigError
+    from genhep.utils.errors import GENHEP_ERRORS, UserError, as_user_error, user_error
+
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    for name in GENHEP_ERRORS:  # the list names classes that exist
+        module, _, cls = name.rpartition(".")
+        assert issubclass(getattr(importlib.import_module(module), cls), Exception)
+
+    def caught(fn, *args):
+        try:
+            fn(*args)
+        except Exception as err:
+            return err
+        raise AssertionError("no error")
+
+    # genhep's classes (raised anywhere), config and path errors: user errors
+    assert user_error(caught(_raise, RunConfigError("bad"))) is not None
+    missing = caught(lambda: OmegaConf.create({"n": "???"}).n)
+    assert isinstance(missing, MissingMandatoryValue)
+    assert str(as_user_error(missing)) == "MissingMandatoryValue: Missing mandatory value: n"
+    assert user_error(caught(open, "/no/such/file")) is not None
+    # a ValueError from a raise statement in genhep: a user error; from elsewhere: a bug
+    from genhep.data.generation import generate_file
+
+    explicit = caught(generate_file, "x.h5", None, 0)
+    assert str(as_user_error(explicit)) == "ValueError: n_events must be >= 1, got 0"
+    assert user_error(caught(int, "abc")) is None
+    assert user_error(caught(lambda: {}["key"])) is None
+    assert user_error(caught(lambda: 1 / 0)) is None
+    # Hydra's instantiate: judged by its cause; an argument the target does not take is the
+    # config's fault
+    try:
+        try:
+            _raise(TypeError("__init__() got an unexpected keyword argument 'foo'"))
+        except TypeError as cause:
+            raise InstantiationException("Error in call...\nfull_key: data") from cause
+    except InstantiationException as err:
+        wrapped = as_user_error(err)
+    assert isinstance(wrapped, UserError)
+    assert str(wrapped) == (
+        "TypeError: __init__() got an unexpected keyword argument 'foo' (config node: data)"
+    )

@@ -148,3 +148,22 @@ def test_physics_of_w_and_qcd_jets(tmp_path):
     m_ratio = jet_mass_from_image(images) / mass
     assert abs(np.median(pt_ratio) - 1) < 0.02 and np.quantile(abs(pt_ratio - 1), 0.9) < 0.05
     assert abs(np.median(m_ratio) - 1) < 0.08 and np.quantile(abs(m_ratio - 1), 0.8) < 0.15
+
+
+def test_fastjet_banner_shows_once_per_command_not_per_worker(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    script = (
+        "from genhep.data.jets.pythia_images import generate_jet_images as g\n"
+        f"g({str(tmp_path / 'a.h5')!r}, 40, chunk_size=10, n_workers=2, progress=False, **{WIDE})\n"
+        f"g({str(tmp_path / 'b.h5')!r}, 20, n_workers=1, progress=False, **{WIDE})\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (proc.stdout + proc.stderr).count("FastJet release") == 1

@@ -24,7 +24,7 @@ from genhep.models.base import LOG_PROB_KINDS, GenerativeModel
 from genhep.sampling import SamplingSpeed, sample_like
 from genhep.utils.io import atomic_write_json, atomic_write_npz
 from genhep.utils.loggers import log_figures
-from genhep.utils.run_info import run_summary
+from genhep.utils.run_info import provenance, run_summary
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,7 @@ def results_record(
         "metrics": {name: metric.to_dict() for name, metric in scores.metrics.items()},
         "skipped": scores.skipped,
         "figures": None if scores.figure_dir is None else str(scores.figure_dir),
+        "provenance": provenance(),
     }
 
 

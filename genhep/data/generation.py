@@ -14,7 +14,9 @@ processes) with
   :func:`block_seed` (``SeedSequence(seed, spawn_key=(block,))``);
 * ``file_attrs() -> dict``: extra HDF5 attributes of the final file (e.g. units);
 * ``validate(path, n_events)``: check a written file against the family's schema (raises
-  :class:`~genhep.data.schema.SchemaError`).
+  :class:`~genhep.data.schema.SchemaError`);
+* optionally ``announce()``: called once in the calling process before any event is made
+  (not for a cache hit), e.g. to print a Monte Carlo's citation banner once, not per worker.
 
 **Reproducibility.** A file's content depends only on the configuration, its seed and
 ``n_events`` -- not on ``chunk_size`` or ``n_workers`` -- and the first ``n`` events of a larger
@@ -391,6 +393,8 @@ def generate_file(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
+    if todo and hasattr(generator, "announce"):
+        generator.announce()
     with Progress(*columns, disable=not progress) as bar:
         task = bar.add_task("generate", total=n_events)
         bar.advance(task, n_events - sum(stop - start for start, stop, _ in todo))

@@ -51,7 +51,8 @@ def record_failure(output_dir: Path, err: BaseException) -> Path:
         "traceback": "".join(traceback.format_exception(err)),
     }
     path = atomic_write_json(output_dir / "failure.json", record)
-    log.error("job failed (%s: %s); details in %s", type(err).__name__, err, path)
+    # the message itself reaches the terminal once, from the command (genhep.utils.errors)
+    log.error("job failed (%s); error and traceback in %s", type(err).__name__, path)
     return path
 
 

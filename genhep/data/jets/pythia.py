@@ -25,10 +25,17 @@
 
 FastJet's Python objects keep their ``ClusterSequence`` alive only while it is referenced:
 the :class:`Jet` records returned here hold plain numpy arrays, nothing of FastJet's.
+
+FastJet's banner (its version and the papers to cite) shows once per command, not once per
+worker: :func:`show_fastjet_banner` prints it in the process that starts a generation, and
+:func:`load_fastjet` silences it in worker processes (multiprocessing children).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -42,7 +49,9 @@ __all__ = [
     "four_vector_kinematics",
     "hard_process",
     "make_pythia",
+    "load_fastjet",
     "nsubjettiness",
+    "show_fastjet_banner",
     "trim",
     "visible_final_state",
 ]
@@ -148,8 +157,45 @@ class Jet:
         return float(np.arctan2(self.p4[1], self.p4[0]))
 
 
-def _pseudojets(particles: np.ndarray) -> list:
+_fastjet_loaded_in: int | None = None  # the process that ran load_fastjet's set-up
+
+
+def _classic_cluster_sequence(fastjet):
+    """FastJet's C++ ``ClusterSequence`` class, whose statics hold the banner state (the
+    scikit-hep package wraps it for awkward arrays; its classic SWIG class is in ``_swig``)."""
+    return getattr(fastjet, "_swig", fastjet).ClusterSequence
+
+
+def load_fastjet():
+    """The ``fastjet`` module; in a worker process its banner is silenced first (the process
+    that started the workers shows it: :func:`show_fastjet_banner`)."""
+    global _fastjet_loaded_in
     import fastjet
+
+    if _fastjet_loaded_in != os.getpid():
+        _fastjet_loaded_in = os.getpid()
+        if multiprocessing.parent_process() is not None:
+            _classic_cluster_sequence(fastjet).set_fastjet_banner_stream(None)
+    return fastjet
+
+
+def show_fastjet_banner() -> None:
+    """Print FastJet's banner now unless this process did already (FastJet prints it once
+    per process, at the first clustering); FastJet asks its users to cite it."""
+    import fastjet
+
+    sys.stdout.flush()
+    _classic_cluster_sequence(fastjet).print_banner()
+    try:  # the banner goes through C's stdout: flush it before Python writes more
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+
+
+def _pseudojets(particles: np.ndarray) -> list:
+    fastjet = load_fastjet()
 
     jets = []
     for index, (px, py, pz, e) in enumerate(np.asarray(particles, dtype=np.float64)):
@@ -165,7 +211,7 @@ def _p4(jet) -> np.ndarray:
 
 def _inclusive(particles: np.ndarray, algorithm: str, radius: float, ptmin: float):
     """pT-ordered ``[(four-momentum, constituent indices)]`` of inclusive jets."""
-    import fastjet
+    fastjet = load_fastjet()
 
     if len(particles) == 0:
         return []
@@ -202,7 +248,7 @@ def nsubjettiness(
     constituents: np.ndarray, n_values: Sequence[int] = (1, 2, 3), r0: float = 1.0
 ) -> np.ndarray:
     """τ_N for each ``N`` in ``n_values`` (β = 1, exclusive-kT axes; module docstring)."""
-    import fastjet
+    fastjet = load_fastjet()
 
     constituents = np.asarray(constituents, dtype=np.float64)
     kin = four_vector_kinematics(constituents)

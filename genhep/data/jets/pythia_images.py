@@ -77,6 +77,7 @@ from genhep.data.jets.pythia import (
     make_pythia,
     nsubjettiness,
     pythia_seed,
+    show_fastjet_banner,
     trim,
     visible_final_state,
     wrap_phi,
@@ -177,6 +178,8 @@ def jet_image(
 
 class JetImageGenerator:
     """The :class:`~genhep.data.generation.BlockGenerator` of LAGAN-style jet images."""
+
+    announce = staticmethod(show_fastjet_banner)  # before the workers: once per command
 
     def __init__(self, classes: str = "both", seed: int = 0, **settings: Any) -> None:
         if classes not in CLASSES:

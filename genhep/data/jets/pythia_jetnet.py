@@ -81,6 +81,7 @@ from genhep.data.jets.pythia import (
     hard_process,
     make_pythia,
     pythia_seed,
+    show_fastjet_banner,
     visible_final_state,
     wrap_phi,
 )
@@ -166,6 +167,8 @@ def _setting_type(key: str) -> type:
 
 class JetNetGenerator:
     """The :class:`~genhep.data.generation.BlockGenerator` of one JetNet jet type."""
+
+    announce = staticmethod(show_fastjet_banner)  # before the workers: once per command
 
     def __init__(self, jet_type: str = "g", seed: int = 0, **settings: Any) -> None:
         if jet_type not in JET_TYPES:
