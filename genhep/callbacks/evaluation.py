@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from genhep.data.base import GenerativeDataModule
 from genhep.evaluation.base import Evaluator, Metric, Sample
 from genhep.models.base import GenerativeModel
+from genhep.plotting import save_figure
 from genhep.sampling import SamplingSpeed, sample_like
 from genhep.utils.io import atomic_write_json, atomic_write_npz
 from genhep.utils.loggers import log_figures
@@ -77,7 +78,8 @@ def score_and_save(
     output_dir: Path,
     make_figures: bool = True,
 ) -> Scores:
-    """Score ``generated``; save ``observables/<split>.npz`` and ``figures/<split>/*.png``.
+    """Score ``generated``; save ``observables/<split>.npz`` and ``figures/<split>/`` (each
+    figure as ``<name>.png`` and ``<name>.pdf``).
 
     The figures stay open (loggers may want them); call :meth:`Scores.close_figures`.
     """
@@ -92,7 +94,7 @@ def score_and_save(
         figure_dir = output_dir / "figures" / split
         figure_dir.mkdir(parents=True, exist_ok=True)
         for name, fig in figures.items():
-            fig.savefig(figure_dir / f"{name}.png", dpi=110)
+            save_figure(fig, figure_dir / name, dpi=110)
     return Scores(metrics, figures, figure_dir)
 
 
