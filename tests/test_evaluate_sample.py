@@ -67,8 +67,11 @@ def test_evaluate_checkpoint_reproduces_the_training_evaluation(trained):
     assert again["ckpt_path"] == str(run / "checkpoints" / "last.ckpt")
     assert again["sampling"]["samples_per_s"] > 0
     assert sorted(p.name for p in (out / "figures" / "test").iterdir()) == [
+        "x0.pdf",
         "x0.png",
+        "x0_x1.pdf",
         "x0_x1.png",
+        "x1.pdf",
         "x1.png",
     ]
     observables = np.load(out / "observables" / "test.npz")

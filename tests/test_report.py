@@ -245,6 +245,7 @@ def test_overlay_figures_and_no_temporary_files(sweep):
     assert sorted(p.name for p in report.figures) == ["x0.png", "x1.png"]
     for name in ("x0", "x1"):
         assert (sweep / "figures" / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
+        assert (sweep / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
     assert "![x0](figures/x0.png)" in (sweep / "report.md").read_text()
     leftovers = [p for p in sweep.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []

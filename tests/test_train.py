@@ -37,8 +37,11 @@ def test_train_writes_results_checkpoint_and_figures(tmp_path):
     assert metrics["test/w1_mean"] == results["metrics"]["w1_mean"]["value"]
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert sorted(p.name for p in (run / "figures" / "test").iterdir()) == [
+        "x0.pdf",
         "x0.png",
+        "x0_x1.pdf",
         "x0_x1.png",
+        "x1.pdf",
         "x1.png",
     ]
     assert (run / "csv" / "metrics.csv").read_text().count("val/w1_mean") == 1

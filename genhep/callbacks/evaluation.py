@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from genhep.data.base import GenerativeDataModule
 from genhep.evaluation.base import Evaluator, Metric, Sample
 from genhep.models.base import LOG_PROB_KINDS, GenerativeModel
+from genhep.plotting import save_figure
 from genhep.sampling import SamplingSpeed, sample_like
 from genhep.utils.io import atomic_write_json, atomic_write_npz
 from genhep.utils.loggers import log_figures
@@ -80,7 +81,8 @@ def score_and_save(
     make_figures: bool = True,
     progress: bool = False,
 ) -> Scores:
-    """Score ``generated``; save ``observables/<split>.npz`` and ``figures/<split>/*.png``.
+    """Score ``generated``; save ``observables/<split>.npz`` and ``figures/<split>/`` (each
+    figure as ``<name>.png`` and ``<name>.pdf``).
 
     ``progress`` shows the evaluator's long steps. The figures stay open (loggers may want
     them); call :meth:`Scores.close_figures`.
@@ -98,7 +100,7 @@ def score_and_save(
         figure_dir = output_dir / "figures" / split
         figure_dir.mkdir(parents=True, exist_ok=True)
         for name, fig in figures.items():
-            fig.savefig(figure_dir / f"{name}.png", dpi=110)
+            save_figure(fig, figure_dir / name, dpi=110)
     return Scores(metrics, figures, figure_dir, skipped)
 
 

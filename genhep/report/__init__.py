@@ -2,7 +2,7 @@
 
 Reads nothing but run directories (docs/architecture.md, "Result files"): ``results.json``,
 ``observables/<split>.npz``, ``failure.json`` and ``.hydra/{config,overrides}.yaml``.
-Writes ``report.md``, ``report.csv`` and ``figures/<observable>.png`` into the output
+Writes ``report.md``, ``report.csv`` and ``figures/<observable>.{png,pdf}`` into the output
 folder (by default the sweep directory) atomically, and prints the tables.
 
 Rows are runs, labelled by their config's ``label`` or else by the overrides that differ

@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="genhep report",
         description=(
             "Collect the results.json files of a sweep (or of several run directories) into "
-            "one table (report.md, report.csv) and overlay figures (figures/<observable>.png). "
+            "one table (report.md, report.csv) and overlay figures (figures/<observable>.png, .pdf). "
             "--reference, --columns and --average-over default to the runs' report.* config."
         ),
         epilog="Reference file schema: see the docstring of genhep/report/reference.py.",
@@ -189,6 +189,6 @@ def command(args: Sequence[str] | None = None) -> None:
     sys.stdout.write(render_tables(report))
     assert report.out is not None
     written = ["report.md", "report.csv"] + (
-        [f"{len(report.figures)} figures in figures/"] if report.figures else []
+        [f"{len(report.figures)} figures (PNG, PDF) in figures/"] if report.figures else []
     )
     sys.stdout.write(f"\nwrote {', '.join(written)} to {report.out}\n")

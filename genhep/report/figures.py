@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from genhep.report.rows import Row
 from genhep.report.runs import Run
-from genhep.utils.io import atomic_open
-
-
-def _style() -> contextlib.AbstractContextManager[Any]:
-    """mplhep's CMS style when mplhep is installed (optional ``hep`` extra)."""
-    try:
-        import mplhep
-    except ImportError:
-        return contextlib.nullcontext()
-    import matplotlib.pyplot as plt
-
-    return plt.style.context([mplhep.style.CMS, {"font.size": 14, "legend.fontsize": 11}])
 
 
 def _observables(run: Run, split: str) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -44,13 +30,16 @@ def _safe_name(name: str) -> str:
 
 
 def overlay_figures(rows: Sequence[Row], split: str, folder: Path) -> list[Path]:
-    """One PNG per observable: the first run's real histogram and every row's generated one.
+    """One figure per observable, ``<observable>.png`` and ``.pdf``: the first run's real
+    histogram, every row's generated one and their ratios to the real one
+    (:func:`~genhep.plotting.histogram_overlay`). Returns the PNG paths (what ``report.md``
+    shows).
 
     A row of several runs shows their generated samples pooled.
     """
     import matplotlib.pyplot as plt
 
-    from genhep.plotting import histogram_overlay
+    from genhep.plotting import histogram_overlay, save_figure
 
     real: dict[str, np.ndarray] = {}
     generated: dict[str, dict[str, list[np.ndarray]]] = {}
@@ -66,16 +55,9 @@ def overlay_figures(rows: Sequence[Row], split: str, folder: Path) -> list[Path]
         if name not in real:
             continue
         pooled = {label: np.concatenate(parts) for label, parts in samples.items()}
-        with _style():
-            fig = histogram_overlay({"real": real[name], **pooled}, xlabel=name)
-            ax = fig.axes[0]
-            ax.set_title(f"{split} split", loc="right", fontsize="small")
-            ax.legend(frameon=False, fontsize="small")
-            low, high = ax.get_ylim()  # headroom so the legend does not hide the peaks
-            ax.set_ylim(low, high * (1.0 + 0.07 * len(samples)))
-            path = folder / f"{_safe_name(name)}.png"
-            with atomic_open(path, "wb") as handle:
-                fig.savefig(handle, format="png", dpi=120)
+        fig = histogram_overlay({"real": real[name], **pooled}, xlabel=name)
+        fig.axes[0].set_title(f"{split} split", loc="right", fontsize="small")
+        png, _ = save_figure(fig, folder / _safe_name(name), dpi=120)
         plt.close(fig)
-        written.append(path)
+        written.append(png)
     return written
