@@ -3,7 +3,7 @@
 A subclass defines ``log_prob`` (declaring its :attr:`~GenerativeModel.log_prob_kind`) and
 ``sample``; the base trains on the mean negative log-likelihood and logs, at every stage
 (``train``, ``val``, ``test``), ``<stage>/loss``, any further terms the model reports, and
-``<stage>/bits_per_dim`` (:func:`genhep.metrics.likelihood.bits_per_dim`).
+``<stage>/bits_per_dim`` (:func:`bits_per_dim`, the one conversion every likelihood model uses).
 
 A model whose loss is not simply ``−mean log_prob`` (several named parts, a per-dimension
 normalisation) overrides :meth:`LikelihoodModel.likelihood_terms` and sets
@@ -12,13 +12,26 @@ normalisation) overrides :meth:`LikelihoodModel.likelihood_terms` and sets
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from torch import Tensor
 
-from genhep.metrics.likelihood import bits_per_dim
 from genhep.models.base import GenerativeModel
+
+T = TypeVar("T")
+
+
+def bits_per_dim(nll_nats: T, n_dims: int) -> T:
+    """Negative log-likelihood per event in nats → bits per dimension: ``nll / (D ln 2)``.
+
+    ``nll_nats``: a float, array or tensor (per event, or its mean); ``n_dims``: the numbers
+    per event ``D`` (pixels of an image, voxels of a shower, particles × features of a cloud).
+    """
+    if n_dims < 1:
+        raise ValueError(f"bits_per_dim needs n_dims >= 1, got {n_dims}")
+    return nll_nats / (n_dims * math.log(2.0))
 
 
 class LikelihoodModel(GenerativeModel):
