@@ -118,3 +118,15 @@ def test_every_sweep_job_composes_and_builds(tmp_path, experiment, override):
     build(cfg)
     if override.startswith("+"):  # presets name their row in the report
         assert cfg.get("label"), override
+
+
+def test_presets_are_the_rows_of_their_experiment():
+    # conf/preset/<experiment>/<row>.yaml: every row is a job of that experiment's sweep
+    folders = sorted(p for p in (CONF / "preset").iterdir() if p.is_dir())
+    assert folders
+    swept = sweep_values()
+    for folder in folders:
+        assert folder.name in options("experiment"), folder
+        rows = {p.stem for p in folder.glob("*.yaml")}
+        key = f"+preset/{folder.name}="
+        assert rows == {o[len(key) :] for e, o in swept if e == folder.name and o.startswith(key)}
