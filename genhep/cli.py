@@ -28,7 +28,7 @@ commands:
              resume a run in place:    genhep train ckpt_path=<run dir or .ckpt>
   evaluate   evaluate a checkpoint:    genhep evaluate ckpt_path=<run dir or .ckpt> [split=test]
              a sample file:            genhep evaluate samples=<file.h5> data=<family>
-  sample     write samples:            genhep sample ckpt_path=<run dir> n=<N> out=<file.h5>
+  sample     write samples:            genhep sample ckpt_path=<run dir> n_events=<N> out=<file.h5>
   report     table + figures:          genhep report <sweep dir or run dirs> [--reference NAME|FILE] [--columns a,b] [--average-over seed]
   data       make a dataset:           genhep data generate data=calorimeter data.generator.n_events=100000
 

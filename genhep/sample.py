@@ -2,18 +2,19 @@
 
 ::
 
-    genhep sample ckpt_path=<run dir or .ckpt> n=<N> out=<file.h5> [batch_size=B] [seed=S]
+    genhep sample ckpt_path=<run dir or .ckpt> n_events=<N> out=<file.h5> [batch_size=<B>] [seed=<S>]
 
 The model and its data module are rebuilt from the checkpoint (see
 :func:`genhep.evaluate.restore_checkpoint`). Conditional families take the conditions
 (and particle masks) of the real ``split`` (default ``test``), in order, cycling when
-``n`` is larger than the split. The file is written atomically; the sampling speed is
+``n_events`` is larger than the split. The file is written atomically; the sampling speed is
 printed. ``out`` defaults to ``samples.h5`` in the Hydra run directory.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,15 +42,23 @@ def command(args: Sequence[str]) -> None:
     """``genhep sample ...`` (see the module docstring)."""
     from genhep.cli import run_hydra
 
+    for arg in args:  # the number of events was n=<N> before it took data generate's name
+        key, equals, value = arg.partition("=")
+        if equals and key.lstrip("+~") == "n":
+            sys.stderr.write(
+                f"genhep sample: {arg!r}: the number of events is n_events=, the name "
+                f"`genhep data generate` uses (data.generator.n_events): n_events={value}\n"
+            )
+            raise SystemExit(2)
     run_hydra(main, "sample", checkpoint_overrides(args))
 
 
 @task_wrapper
 def sample(cfg: DictConfig) -> dict[str, Any]:
-    """Write ``cfg.n`` events to ``cfg.out``; return where, how many and how fast."""
-    n = int(cfg.n)
+    """Write ``cfg.n_events`` events to ``cfg.out``; return where, how many and how fast."""
+    n = int(cfg.n_events)
     if n < 1:
-        raise EvaluateConfigError(f"n must be a positive number of events, got {n}")
+        raise EvaluateConfigError(f"n_events must be a positive number of events, got {n}")
     out = Path(cfg.out).expanduser()
     split = check_split(cfg.split)
     restored = restore_checkpoint(
@@ -82,7 +91,7 @@ def sample(cfg: DictConfig) -> dict[str, Any]:
         speed.device,
         batch_size,
     )
-    return {"path": str(path), "n": n, "sampling": speed.to_dict()}
+    return {"path": str(path), "n_events": n, "sampling": speed.to_dict()}
 
 
 def main(cfg: DictConfig) -> None:

@@ -17,6 +17,10 @@ from omegaconf import DictConfig, open_dict
 from genhep.data.gaussian_mixture import GaussianMixtureDataModule
 from genhep.spec import DataSpec
 
+import checkout_conf
+
+checkout_conf.install()  # compose this checkout's conf/, also in a git worktree
+
 TESTS_DIR = Path(__file__).parent
 REPO_ROOT = TESTS_DIR.parent
 
@@ -66,7 +70,8 @@ def run_cli(
         **os.environ,
         "GENHEP_ROOT": str(root or cwd),
         "WANDB_MODE": "offline",
-        # this checkout's genhep first (not whichever one the venv has installed)
+        # this checkout's genhep and conf/ first (not whichever the venv has installed;
+        # tests/sitecustomize.py maps genhep.conf)
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(TESTS_DIR)]),
     }
     for key, value in (extra_env or {}).items():

@@ -77,6 +77,35 @@ def test_callbacks_instantiate(tmp_path, callbacks):
     assert all(isinstance(cb, pl.Callback) for cb in instantiate_group(cfg.get("callbacks")))
 
 
+def callback_options() -> list[str]:
+    """``<name>=<option>`` of every callback group (conf/callbacks/<name>/<option>.yaml)."""
+    return sorted(f"{p.parent.name}={p.stem}" for p in (CONF / "callbacks").glob("*/*.yaml"))
+
+
+def test_default_callbacks(tmp_path):
+    callbacks = compose_train(tmp_path, tiny=False).callbacks
+    assert list(callbacks) == ["model_checkpoint", "evaluation", "progress_bar"]
+    assert callbacks.model_checkpoint.monitor == "val/loss" and callbacks.model_checkpoint.save_last
+    assert not compose_train(tmp_path, ["callbacks=none"], tiny=False).get("callbacks")
+
+
+@pytest.mark.parametrize("choice", callback_options())
+def test_each_callback_option_swaps_in_or_adds_and_instantiates(tmp_path, choice):
+    name = choice.split("=")[0]
+    on = name in compose_train(tmp_path, tiny=False).callbacks  # else: +callbacks/<name>=...
+    cfg = compose_train(tmp_path, [f"{'' if on else '+'}callbacks/{choice}"], tiny=False)
+    assert isinstance(instantiate(cfg.callbacks[name]), pl.Callback)
+    assert set(cfg.callbacks) == {"model_checkpoint", "evaluation", "progress_bar", name}
+
+
+def test_best_metric_checkpoint_monitors_a_physics_metric(tmp_path):
+    overrides = ["callbacks/model_checkpoint=best_metric"]
+    kept = compose_train(tmp_path, overrides, tiny=False).callbacks.model_checkpoint
+    assert (kept.monitor, kept.mode, kept.save_last) == ("val/w1_mean", "min", True)
+    overrides.append("callbacks.model_checkpoint.monitor=val/w1m")
+    assert compose_train(tmp_path, overrides).callbacks.model_checkpoint.monitor == "val/w1m"
+
+
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiments_compose_and_build(tmp_path, experiment):
     cfg = compose_train(tmp_path, [f"experiment={experiment}"], tiny=False)
@@ -118,3 +147,15 @@ def test_every_sweep_job_composes_and_builds(tmp_path, experiment, override):
     build(cfg)
     if override.startswith("+"):  # presets name their row in the report
         assert cfg.get("label"), override
+
+
+def test_presets_are_the_rows_of_their_experiment():
+    # conf/preset/<experiment>/<row>.yaml: every row is a job of that experiment's sweep
+    folders = sorted(p for p in (CONF / "preset").iterdir() if p.is_dir())
+    assert folders
+    swept = sweep_values()
+    for folder in folders:
+        assert folder.name in options("experiment"), folder
+        rows = {p.stem for p in folder.glob("*.yaml")}
+        key = f"+preset/{folder.name}="
+        assert rows == {o[len(key) :] for e, o in swept if e == folder.name and o.startswith(key)}

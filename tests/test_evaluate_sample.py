@@ -80,7 +80,9 @@ def test_evaluate_checkpoint_reproduces_the_training_evaluation(trained):
 
 def test_sample_writes_the_public_format_and_evaluating_it_agrees(trained):
     proc = run_cli(
-        ["sample", "ckpt_path=run", "n=500", "out=s.h5", "progress=false"], trained, timeout=120
+        ["sample", "ckpt_path=run", "n_events=500", "out=s.h5", "progress=false"],
+        trained,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "samples/s" in proc.stdout + proc.stderr
@@ -117,9 +119,18 @@ def test_missing_checkpoint_fails_naming_the_path(tmp_path):
     missing = tmp_path / "no" / "such" / "run"
     with pytest.raises(FileNotFoundError, match=f"ckpt_path={missing}: no such file or directory"):
         evaluate(compose_evaluate(tmp_path, [f"ckpt_path={missing}"]))
-    cfg = compose_config("sample", tmp_path, [f"ckpt_path={missing}", "n=10"])
+    cfg = compose_config("sample", tmp_path, [f"ckpt_path={missing}", "n_events=10"])
     with pytest.raises(FileNotFoundError, match=f"ckpt_path={missing}: no such file or directory"):
         sample(cfg)
+
+
+def test_sample_names_the_number_of_events_n_events(capsys):
+    from genhep.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["sample", "ckpt_path=run", "n=500", "out=s.h5"])
+    assert info.value.code == 2
+    assert "n_events=500" in capsys.readouterr().err  # the old n= is refused with the new name
 
 
 def test_sample_file_errors_name_the_file_and_key(tmp_path):
