@@ -45,7 +45,9 @@ def best_checkpoint(last: Path) -> Path:
     (looked up beside ``last`` when the recorded path was written on another machine)."""
     states = load_checkpoint(last).get("callbacks") or {}
     for key, state in states.items():
-        best = state.get("best_model_path") if str(key).startswith("ModelCheckpoint") else None
+        # the ModelCheckpoint with a monitor (the one keeping last.ckpt has none)
+        monitored = str(key).startswith("ModelCheckpoint") and "'monitor': None" not in str(key)
+        best = state.get("best_model_path") if monitored else None
         if not best:
             continue
         for candidate in (Path(best), last.parent / Path(best).name):

@@ -131,13 +131,14 @@ def test_data_generate_makes_a_cached_calorimeter_file_once(tmp_path):
 def test_incompatible_model_and_data_is_one_line_without_traceback(tmp_path):
     args = ["train", "model=sarm", "data=gaussian_mixture", "hydra.run.dir=run"]
     line = (
-        "IncompatibleDataError: model SparseAutoregressiveModel does not support data family "
-        "'gaussian_mixture'. Supported families: jet_images."
+        "IncompatibleDataError: model SparseAutoregressiveModel cannot model data "
+        "'gaussian_mixture' (event_shape (2,), cond_dim 1): it models jet_images data. "
+        "Choose another model=... or data=..."
     )
     proc = run_cli(args, tmp_path, extra_env={"HYDRA_FULL_ERROR": None})
     assert proc.returncode == 1
     assert line in proc.stderr and "Traceback" not in proc.stderr
-    assert proc.stderr.count("does not support") == 1
+    assert proc.stderr.count("cannot model data") == 1
     assert "Traceback" in json.loads((tmp_path / "run" / "failure.json").read_text())["traceback"]
     full = run_cli(args, tmp_path, extra_env={"HYDRA_FULL_ERROR": "1"})
     assert full.returncode == 1

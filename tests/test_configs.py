@@ -84,8 +84,11 @@ def callback_options() -> list[str]:
 
 def test_default_callbacks(tmp_path):
     callbacks = compose_train(tmp_path, tiny=False).callbacks
-    assert list(callbacks) == ["model_checkpoint", "evaluation", "progress_bar"]
-    assert callbacks.model_checkpoint.monitor == "val/loss" and callbacks.model_checkpoint.save_last
+    assert list(callbacks) == ["last_checkpoint", "model_checkpoint", "evaluation", "progress_bar"]
+    assert callbacks.model_checkpoint.monitor == "val/loss"
+    assert (
+        callbacks.last_checkpoint.filename == "last" and callbacks.last_checkpoint.monitor is None
+    )
     assert not compose_train(tmp_path, ["callbacks=none"], tiny=False).get("callbacks")
 
 
@@ -95,13 +98,19 @@ def test_each_callback_option_swaps_in_or_adds_and_instantiates(tmp_path, choice
     on = name in compose_train(tmp_path, tiny=False).callbacks  # else: +callbacks/<name>=...
     cfg = compose_train(tmp_path, [f"{'' if on else '+'}callbacks/{choice}"], tiny=False)
     assert isinstance(instantiate(cfg.callbacks[name]), pl.Callback)
-    assert set(cfg.callbacks) == {"model_checkpoint", "evaluation", "progress_bar", name}
+    assert set(cfg.callbacks) == {
+        "last_checkpoint",
+        "model_checkpoint",
+        "evaluation",
+        "progress_bar",
+        name,
+    }
 
 
 def test_best_metric_checkpoint_monitors_a_physics_metric(tmp_path):
     overrides = ["callbacks/model_checkpoint=best_metric"]
     kept = compose_train(tmp_path, overrides, tiny=False).callbacks.model_checkpoint
-    assert (kept.monitor, kept.mode, kept.save_last) == ("val/w1_mean", "min", True)
+    assert (kept.monitor, kept.mode) == ("val/w1_mean", "min")
     overrides.append("callbacks.model_checkpoint.monitor=val/w1m")
     assert compose_train(tmp_path, overrides).callbacks.model_checkpoint.monitor == "val/w1m"
 

@@ -320,7 +320,8 @@ def test_cli_report_of_a_real_two_job_sweep(tmp_path, capsys):
     from genhep.cli import main as genhep
 
     genhep(["report", str(sweep)])  # in process: the same command, without a second start-up
-    header, _, *rows = table_lines((sweep / "report.md").read_text())
+    main_table = (sweep / "report.md").read_text().split("\n### ")[0]
+    header, _, *rows = table_lines(main_table)
     assert [r[0] for r in rows] == ["model.n_components=1", "model.n_components=3", "real vs real"]
     assert header[0] == "run" and header[-1] == "samples/s" and "w1_mean" in header
     assert all("±" in cell for cell in rows[0][1:-1])

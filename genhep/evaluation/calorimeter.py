@@ -23,13 +23,20 @@ disjoint real samples): how close is close enough. Features ``f`` are those of
   deviation of E_tot / E_inc, ``stat(generated) / stat(real) − 1`` (0 is perfect), ± bootstrap
   std of the generated sample.
 * ``fpd``, ``kpd``: :func:`~genhep.metrics.frechet.fpd` and :func:`~genhep.metrics.kernel.kpd`
-  on the matrix of all high-level features, with the metrics' own normalisation (every column
-  divided by the maximum of ``|real|``, as jetnet does). With n = the smallest of the three
-  sample sizes, FPD uses batch sizes from ``min(n, 20000) // 2`` to ``min(n, 50000)`` (never
-  more rows than a sample has; Kansal et al. use 20k..50k) and KPD batches of ``min(n, 5000)``.
-  FPD is extrapolated from batches drawn *from the given finite samples*, so two samples of one
-  distribution give FPD > 0 (a floor ∝ d² / n): compare with ``real_vs_real``, not with 0.
-  Below ``min_distance_events`` events they are skipped (absent, with a logged reason).
+  on the challenge's own feature representation,
+  :func:`~genhep.metrics.shower_features.challenge_distance_features` (its readout cut, log10
+  energies including ``E_inc``, centres and widths / 100, sparsities; not the raw features
+  above, whose MeV and mm scales gave other numbers before), with the metrics' own normalisation
+  (every column divided by the maximum of ``|real|``, as jetnet does), seeded with
+  ``distance_seed`` (42, jetnet's default). With n = the smallest of the three sample sizes,
+  FPD uses batch sizes from ``min(n, 20000) // 2`` to ``min(n, 50000)`` (never more rows than a
+  sample has) and KPD 10 batches of ``min(n, 10000)``: for n >= 50,000 these are the settings of
+  the challenge's ``evaluate.py`` (``fpd(..., min_samples=10000)``, jetnet's default
+  ``max_samples=50000``; ``kpd(..., batch_size=10000)``), so the values are the ones its script
+  prints for the same files (real = its reference file). FPD is extrapolated from batches drawn
+  *from the given finite samples*, so two samples of one distribution give FPD > 0 (a floor
+  ∝ d² / n): compare with ``real_vs_real``, not with 0. Below ``min_distance_events`` events they
+  are skipped (absent, with a logged reason).
 * ``auc_low``, ``jsd_low``: :func:`~genhep.metrics.classifier.classifier_two_sample_test` on the
   challenge's low-level input ``[log10 E_inc, voxels / E_inc]`` (``prepare_low_data_for_classifier``
   of CaloChallenge's ``evaluate.py``, ``normed=False``); ``auc_high``, ``jsd_high`` on
@@ -56,16 +63,18 @@ from genhep.metrics.classifier import classifier_two_sample_test
 from genhep.metrics.frechet import fpd
 from genhep.metrics.kernel import kpd
 from genhep.metrics.separation import separation_power
-from genhep.metrics.shower_features import high_level_features, layer_energies
+from genhep.metrics.shower_features import (
+    CHALLENGE_LOG_OFFSET,
+    challenge_distance_features,
+    high_level_features,
+    layer_energies,
+)
 from genhep.metrics.wasserstein import wasserstein_1d, wasserstein_1d_with_error
 from genhep.plotting import REAL_STYLE, histogram_overlay
 
 __all__ = ["CalorimeterEvaluator"]
 
 log = logging.getLogger(__name__)
-
-#: The challenge's offset inside log10 of layer and total energies (classifier input).
-LOG_OFFSET = 1e-8
 
 #: Most layers drawn in one figure (evenly chosen when a geometry has more).
 MAX_LAYERS_SHOWN = 8
@@ -108,6 +117,8 @@ class CalorimeterEvaluator(Evaluator):
         threshold: voxel energy (MeV) at or below which a voxel counts as empty (sparsity).
         sep_bins: bins of the separation-power histograms.
         distances: compute ``fpd`` and ``kpd``.
+        distance_seed: seed of the ``fpd`` and ``kpd`` batches (jetnet's default 42, which the
+            challenge's script uses).
         min_distance_events: below this many events (smallest sample) ``fpd`` and ``kpd`` are
             not applicable and left out, with a logged reason.
         classifier: train the classifier two-sample tests (``auc_*``, ``jsd_*``).
@@ -126,6 +137,7 @@ class CalorimeterEvaluator(Evaluator):
         threshold: float = 0.0,
         sep_bins: int = 50,
         distances: bool = True,
+        distance_seed: int = 42,
         min_distance_events: int = 500,
         classifier: bool = True,
         max_classifier_events: int = 20_000,
@@ -137,6 +149,7 @@ class CalorimeterEvaluator(Evaluator):
         self.n_bootstrap, self.seed, self.threshold = n_bootstrap, seed, threshold
         self.sep_bins = sep_bins
         self.distances, self.min_distance_events = distances, min_distance_events
+        self.distance_seed = distance_seed
         self.classifier, self.max_classifier_events = classifier, max_classifier_events
         self.classifier_kwargs = dict(classifier_kwargs or {})
 
@@ -167,7 +180,7 @@ class CalorimeterEvaluator(Evaluator):
         metrics.update(self._energy_ratio(gen["e_ratio"], true["e_ratio"], ref["e_ratio"]))
         if self.distances:
             with self.step("FPD and KPD"):
-                metrics.update(self._distances(gen, true, ref))
+                metrics.update(self._distances(generated, real, reference))
         else:
             for name in ("fpd", "kpd"):
                 self.skip(name, "turned off (distances=false)", warn=False)
@@ -209,24 +222,30 @@ class CalorimeterEvaluator(Evaluator):
             metrics[f"e_ratio_{key}"] = Metric(relative(gen), error, relative(ref))
         return metrics
 
-    def _distances(self, gen: dict, true: dict, ref: dict) -> dict[str, Metric]:
-        n = min(len(v) for v in (gen["e_ratio"], true["e_ratio"], ref["e_ratio"]))
+    def distance_features(self, sample: Sample, label: str = "") -> np.ndarray:
+        """The (N, D) matrix ``fpd`` and ``kpd`` compare: the challenge's representation."""
+        return challenge_distance_features(sample["x"], _incident(sample, label), self.geometry)
+
+    def _distances(self, generated: Sample, real: Sample, reference: Sample) -> dict[str, Metric]:
+        n = min(len(s["x"]) for s in (generated, real, reference))
         if n < self.min_distance_events:
             for name in ("fpd", "kpd"):
                 self.skip(
                     name, f"{n} events, below min_distance_events = {self.min_distance_events}"
                 )
             return {}
-        x_gen, x_true, x_ref = (np.column_stack(list(f.values())) for f in (gen, true, ref))
-        fpd_sizes = {"min_samples": min(n, 20_000) // 2, "max_samples": min(n, 50_000)}
-        batch = min(n, 5_000)
-        metrics = {}
-        value, error = fpd(x_true, x_gen, seed=self.seed, **fpd_sizes)
-        metrics["fpd"] = Metric(value, error, fpd(x_true, x_ref, seed=self.seed, **fpd_sizes)[0])
-        value, error = kpd(x_true, x_gen, batch_size=batch, seed=self.seed)
-        metrics["kpd"] = Metric(
-            value, error, kpd(x_true, x_ref, batch_size=batch, seed=self.seed)[0]
+        x_gen, x_true, x_ref = (
+            self.distance_features(s, label)
+            for s, label in ((generated, "generated"), (real, "real"), (reference, "reference"))
         )
+        seed = self.distance_seed
+        fpd_sizes = {"min_samples": min(n, 20_000) // 2, "max_samples": min(n, 50_000)}
+        batch = min(n, 10_000)
+        metrics = {}
+        value, error = fpd(x_true, x_gen, seed=seed, **fpd_sizes)
+        metrics["fpd"] = Metric(value, error, fpd(x_true, x_ref, seed=seed, **fpd_sizes)[0])
+        value, error = kpd(x_true, x_gen, batch_size=batch, seed=seed)
+        metrics["kpd"] = Metric(value, error, kpd(x_true, x_ref, batch_size=batch, seed=seed)[0])
         return metrics
 
     def _low_level(self, sample: Sample, rows: np.ndarray) -> np.ndarray:
@@ -240,7 +259,7 @@ class CalorimeterEvaluator(Evaluator):
         columns = [np.log10(e_inc)]
         for name, values in features.items():
             values = values[rows]
-            columns.append(np.log10(values + LOG_OFFSET) if _is_energy(name) else values)
+            columns.append(np.log10(values + CHALLENGE_LOG_OFFSET) if _is_energy(name) else values)
         return np.column_stack(columns)
 
     def _classifiers(

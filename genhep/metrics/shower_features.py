@@ -33,16 +33,20 @@ data schema does that); they enter the sums as they are.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from genhep.geometry.calorimeter import CaloGeometry
+if TYPE_CHECKING:  # annotations only
+    from genhep.geometry.calorimeter import CaloGeometry
 
 __all__ = [
     "CHALLENGE_EPS",
+    "CHALLENGE_MIN_ENERGY",
     "centre_of_energy",
+    "challenge_distance_feature_names",
+    "challenge_distance_features",
     "energy_ratio",
     "high_level_features",
     "layer_energies",
@@ -250,3 +254,120 @@ def high_level_features(
         for i in columns:
             features[f"{prefix}_{ids[i]}"] = np.ascontiguousarray(values[:, i])
     return features
+
+
+# ------------------------------------------------------------ the challenge's FPD/KPD features
+
+#: The challenge's readout cut (MeV): voxels *below* it are set to 0 before any feature is
+#: computed (``args.min_energy`` in ``evaluate.py``: 1 MeV for dataset 1, 0.5 keV / 0.033 — the
+#: sampling fraction — for datasets 2 and 3), keyed by genhep's geometry names.
+CHALLENGE_MIN_ENERGY = {
+    "ds1_photons": 1.0,
+    "ds1_pions": 1.0,
+    "ds2_electrons": 0.5e-3 / 0.033,
+    "ds3_electrons": 0.5e-3 / 0.033,
+}
+
+#: Offset inside log10 of layer and total energies (MeV), as in the challenge.
+CHALLENGE_LOG_OFFSET = 1e-8
+
+#: Centres and widths in mm are divided by this (the challenge's ``/1e2``).
+CHALLENGE_LENGTH_SCALE = 100.0
+
+
+def _challenge_layout(geometry: CaloGeometry) -> list[tuple[str, str]]:
+    """``(feature, preprocessing)`` per column, in the challenge's order; preprocessing is
+    ``log`` (log10), ``log_offset`` (log10 of value + 1e-8), ``length`` (/ 100 for polar
+    geometries, as is for Cartesian ones) or ``none``."""
+    layers = geometry.layer_ids
+    binned = geometry.alpha_binned_layers
+    layout = [("e_inc", "log")]
+    layout += [(f"e_layer_{i}", "log_offset") for i in layers]
+    for prefix in ("ec_eta", "ec_phi", "width_eta", "width_phi"):
+        layout += [(f"{prefix}_layer_{i}", "length") for i in binned]
+    layout.append(("e_total", "log_offset"))
+    layout += [(f"sparsity_layer_{i}", "none") for i in layers]
+    if not geometry.cartesian:
+        for prefix in ("ec_r", "width_r"):
+            layout += [(f"{prefix}_layer_{i}", "length") for i in layers]
+    return layout
+
+
+def challenge_distance_feature_names(geometry: CaloGeometry) -> list[str]:
+    """Column names of :func:`challenge_distance_features`, e.g. ``log10(e_inc)``,
+    ``log10(e_layer_0 + 1e-8)``, ``ec_eta_layer_1 / 100``, ``sparsity_layer_0``."""
+    length = "" if geometry.cartesian else f" / {CHALLENGE_LENGTH_SCALE:g}"
+    formats = {
+        "log": "log10({})",
+        "log_offset": f"log10({{}} + {CHALLENGE_LOG_OFFSET:g})",
+        "length": "{}" + length,
+        "none": "{}",
+    }
+    return [formats[kind].format(name) for name, kind in _challenge_layout(geometry)]
+
+
+def challenge_distance_features(
+    showers: ArrayLike,
+    incident_energies: ArrayLike,
+    geometry: CaloGeometry,
+    min_energy: float | None = None,
+) -> np.ndarray:
+    """(N, D) float64: the CaloChallenge's feature representation for FPD and KPD.
+
+    Source: CaloChallenge/homepage, ``code/evaluate.py`` at commit ``9b41df7``: the ``fpd`` /
+    ``kpd`` mode (lines 674-703) passes ``prepare_high_data_for_classifier(...)[:, :-1]``
+    (lines 188-225, label column dropped) to ``jetnet.evaluation.fpd`` / ``kpd``; the features
+    come from ``HighLevelFeatures.CalculateFeatures`` (default threshold 0) on showers whose
+    voxels below ``args.min_energy`` were set to 0 (lines 463-485).
+
+    Preprocessing, as there: every voxel with ``E < min_energy`` (MeV) is set to 0, in the
+    showers only (``None``: :data:`CHALLENGE_MIN_ENERGY` of the geometry, 1 MeV for dataset 1,
+    0.5 keV / 0.033 ≈ 0.01515 MeV for datasets 2 and 3; 0 for a geometry the challenge does not
+    have, which still zeroes negative voxels). Then the high-level features of
+    :func:`high_level_features` (threshold 0, so a voxel is lit iff ``E >= min_energy``) are
+    put in this order (``L`` = ``geometry.layer_ids``, ``A`` = ``geometry.alpha_binned_layers``):
+
+    1. ``log10(E_inc)``, E_inc in MeV, no offset (1 column);
+    2. ``log10(E_l + 1e-8)``, layer energies in MeV, for l in L;
+    3. ``ec_eta / 100``, 4. ``ec_phi / 100``, 5. ``width_eta / 100``, 6. ``width_phi / 100``,
+       each for l in A, mm / 100 (i.e. in units of 10 cm);
+    7. ``log10(E_tot + 1e-8)``, MeV (1 column);
+    8. sparsity (fraction of empty voxels) for l in L;
+    9. ``ec_r / 100``, 10. ``width_r / 100``, mm / 100, for l in L.
+
+    ``D = 2 + 4 |L| + 4 |A|``: 30 for ``ds1_photons`` (L = 0, 1, 2, 3, 12; A = 1, 2), 46 for
+    ``ds1_pions`` (7 layers, 4 binned in α), 362 for datasets 2 and 3 (45 layers). Column names:
+    :func:`challenge_distance_feature_names`. The challenge computes in the file's dtype
+    (float32) and widths in the one-pass form; here float64 and the centred form, which differ
+    by rounding only. A Cartesian geometry (not the challenge's) has no columns 9-10 and keeps
+    its centres and widths in Δη and rad (no ``/ 100``). Scale factors do not change FPD or KPD
+    (both divide every column by the real sample's max ``|value|``); the logarithms, the
+    ``E_inc`` column and the readout cut do.
+
+    Args:
+        showers: (N, V) voxel energies, MeV.
+        incident_energies: (N,) or (N, 1), MeV, positive.
+        geometry: the voxel layout.
+        min_energy: readout cut (MeV); ``None``: the challenge's for ``geometry.name``.
+    """
+    showers = _check_showers(showers, geometry)
+    e_inc = _incident(incident_energies, showers.shape[0])
+    if not np.all(e_inc > 0):
+        raise ValueError("incident_energies must be positive (MeV): log10(E_inc) is a feature")
+    if min_energy is None:
+        min_energy = CHALLENGE_MIN_ENERGY.get(geometry.name, 0.0)
+    showers = np.where(showers < min_energy, 0.0, showers)
+    features = high_level_features(showers, e_inc, geometry, threshold=0.0)
+    features["e_inc"] = e_inc
+    length = 1.0 if geometry.cartesian else 1.0 / CHALLENGE_LENGTH_SCALE
+    columns = []
+    for name, kind in _challenge_layout(geometry):
+        values = features[name]
+        if kind == "log":
+            values = np.log10(values)
+        elif kind == "log_offset":
+            values = np.log10(values + CHALLENGE_LOG_OFFSET)
+        elif kind == "length":
+            values = values * length
+        columns.append(values)
+    return np.column_stack(columns)
