@@ -3,7 +3,7 @@
 The SARM paper's speed comparison (Lu et al., PRD 103, 036012; 4 TITAN X): SARM-2 (D+C)
 ≈ 50× PixelCNN++ and ≈ 73× Pythia, LAGAN ≈ 300× Pythia. Here, in one run on one machine:
 
-- each model of ``experiment=sarm_prd2021`` (the ``conf/image_model/`` presets, their default
+- each model of ``experiment=sarm_prd2021`` (the ``conf/preset/sarm_prd2021/`` rows, their default
   sizes, untrained: speed does not depend on the weights), ``sample(n, cond)`` of 28×28
   images at one batch size for all (100, which PixelCNN++ on a CPU core still takes minutes
   for; quick: 4), half signal and half background;
@@ -40,14 +40,14 @@ UNTRAINED = {"pixelcnn": ["model.x_max=0.73"]}
 
 
 def image_model(preset: str) -> tuple[str, torch.nn.Module]:
-    """(row label, untrained model) of a ``conf/image_model`` preset."""
+    """(row label, untrained model) of a ``conf/preset/sarm_prd2021`` row."""
     GlobalHydra.instance().clear()
     with initialize_config_module("genhep.conf", version_base="1.3"):
         cfg = compose(
             "train",
             overrides=[
                 "data=jet_images",
-                f"+image_model={preset}",
+                f"+preset/sarm_prd2021={preset}",
                 f"data.image_size={SIZE}",
                 *UNTRAINED.get(preset, []),
             ],

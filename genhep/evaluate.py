@@ -189,30 +189,33 @@ def restore_checkpoint(
     return Restored(path, checkpoint, OmegaConf.to_container(cfg), datamodule, model)
 
 
-def model_overrides(cfg: DictConfig) -> dict[str, Any]:
-    """The ``model.<key>=...`` given with ``ckpt_path`` (see :func:`checkpoint_overrides`)."""
-    model = cfg.get("model")
-    if model is None:
+HINTS = {
+    "data": "data=<family> goes with samples=<file>; with ckpt_path the checkpoint's own data "
+    "config is used (change single keys with data.<key>=<value>, e.g. data.path=...)",
+    "model": "with ckpt_path the checkpoint's own model is used: change single options with "
+    "model.<key>=<value> (e.g. a sampler's number of steps), not model=<name>",
+}
+
+
+def group_overrides(cfg: DictConfig, group: str) -> dict[str, Any]:
+    """The ``<group>.<key>=...`` (``data`` or ``model``) given with ``ckpt_path``, as a
+    nested dict (see :func:`checkpoint_overrides`); a whole ``<group>=<name>`` is refused."""
+    node = cfg.get(group)
+    if node is None:
         return {}
-    if "_target_" in model:
-        raise EvaluateConfigError(
-            "with ckpt_path the checkpoint's own model is used: change single options with "
-            "model.<key>=<value> (e.g. a sampler's number of steps), not model=<name>"
-        )
-    return OmegaConf.to_container(model, resolve=True)
+    if "_target_" in node:
+        raise EvaluateConfigError(HINTS[group])
+    return OmegaConf.to_container(node, resolve=True)
 
 
 def data_overrides(cfg: DictConfig) -> dict[str, Any]:
-    """The ``data.<key>=...`` given with ``ckpt_path`` (see :func:`checkpoint_overrides`)."""
-    data = cfg.get("data")
-    if data is None:
-        return {}
-    if "_target_" in data:
-        raise EvaluateConfigError(
-            "data=<family> goes with samples=<file>; with ckpt_path the checkpoint's own data "
-            "config is used (change single keys with data.<key>=<value>, e.g. data.path=...)"
-        )
-    return OmegaConf.to_container(data, resolve=True)
+    """The ``data.<key>=...`` given with ``ckpt_path``."""
+    return group_overrides(cfg, "data")
+
+
+def model_overrides(cfg: DictConfig) -> dict[str, Any]:
+    """The ``model.<key>=...`` given with ``ckpt_path``."""
+    return group_overrides(cfg, "model")
 
 
 def pick_device(requested: str | None, run_config: dict[str, Any]) -> torch.device:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
+import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -87,6 +89,27 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def bare_trainer(*callbacks: pl.Callback, **options) -> pl.Trainer:
+    """A quiet CPU Trainer without logger, checkpoints or progress bar."""
+    settings = dict(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    return pl.Trainer(callbacks=list(callbacks), **{**settings, **options})
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (tiny networks; numbers made with one thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 class ImageLikeFamily(GaussianMixtureDataModule):

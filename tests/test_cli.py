@@ -132,7 +132,8 @@ def test_incompatible_model_and_data_is_one_line_without_traceback(tmp_path):
     args = ["train", "model=sarm", "data=gaussian_mixture", "hydra.run.dir=run"]
     line = (
         "IncompatibleDataError: model SparseAutoregressiveModel cannot model data "
-        "'gaussian_mixture' (event_shape (2,), cond_dim 1): it models jet_images data. "
+        "'gaussian_mixture' (event_shape (2,), cond_dim 1): it models jet_images data, not "
+        "'gaussian_mixture'. "
         "Choose another model=... or data=..."
     )
     proc = run_cli(args, tmp_path, extra_env={"HYDRA_FULL_ERROR": None})

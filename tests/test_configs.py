@@ -84,7 +84,7 @@ def callback_options() -> list[str]:
 
 def test_default_callbacks(tmp_path):
     callbacks = compose_train(tmp_path, tiny=False).callbacks
-    assert list(callbacks) == ["last_checkpoint", "model_checkpoint", "evaluation", "progress_bar"]
+    assert list(callbacks) == ["model_checkpoint", "last_checkpoint", "evaluation", "progress_bar"]
     assert callbacks.model_checkpoint.monitor == "val/loss"
     assert (
         callbacks.last_checkpoint.filename == "last" and callbacks.last_checkpoint.monitor is None

@@ -8,7 +8,6 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
 from jetnet_files import N_PART, make_jets, write_file
 from torch import Tensor, nn
@@ -23,7 +22,7 @@ from genhep.sampling import sample_like
 from genhep.spec import DataSpec, cloud_problem, flat_vector_problem
 from genhep.train import build, train
 
-from conftest import compose_train
+from conftest import bare_trainer, compose_train
 
 # ---------------------------------------------------------------- accepts(spec)
 
@@ -217,14 +216,7 @@ def test_global_step_counts_generator_updates_only(critic_steps):
     model = ToyGAN(spec, critic_steps=critic_steps, optimizer=partial(torch.optim.SGD, lr=0.01))
     x = torch.randn(10 * 16, 2)
     loader = torch.utils.data.DataLoader([{"x": row} for row in x], batch_size=16)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[FrameworkCallback()],
-    )
+    trainer = bare_trainer(FrameworkCallback())
     trainer.fit(model, train_dataloaders=loader)
     assert trainer.global_step == 10 // critic_steps
     assert {"train/d_loss", "train/g_loss"} <= set(trainer.callback_metrics)

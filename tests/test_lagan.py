@@ -211,15 +211,6 @@ def test_two_optimizers_over_the_two_networks_and_their_schedulers():
     assert [s.optimizer for s in schedulers] == [opt_g, opt_d]
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks train faster on one thread (no OpenMP hand-offs per small op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def lagan_config(tmp_path, classes, image_size):
     path = tmp_path / "jets.h5"
     write_lagan(path, n_signal=40, n_background=40)

@@ -10,18 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from regression_runs import RUNS, run
 
 EXPECTED = json.loads((Path(__file__).parent / "data" / "regression.json").read_text())
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))

@@ -22,7 +22,7 @@ from genhep.sampling import sample_like
 from genhep.train import build, init_weights, train
 from genhep.utils.loggers import wandb_run_id
 
-from conftest import compose_train
+from conftest import bare_trainer, compose_train
 
 
 def state(run_dir):
@@ -50,15 +50,7 @@ def test_ema_weights_are_the_average_of_the_recorded_weights_and_sample(tmp_path
     recorder = RecordWeights()
     from genhep.callbacks.framework import FrameworkCallback
 
-    trainer = pl.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[FrameworkCallback(), recorder],
-    )
+    trainer = bare_trainer(FrameworkCallback(), recorder, num_sanity_val_steps=0)
     trainer.fit(model, datamodule=datamodule)
     expected = recorder.weights[0]
     for weights in recorder.weights[1:]:
