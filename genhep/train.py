@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -50,6 +51,22 @@ def build(cfg: DictConfig) -> tuple[GenerativeDataModule, GenerativeModel]:
     return datamodule, model
 
 
+def make_trainer(
+    cfg: DictConfig, extra_callbacks: Sequence[pl.Callback] = ()
+) -> tuple[pl.Trainer, list[pl.Callback]]:
+    """The Trainer of a composed config with its callbacks and loggers (the run's config
+    logged as hyperparameters), and the config's callbacks. ``extra_callbacks`` join them
+    (the overhead benchmark's clock)."""
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=[*callbacks, *extra_callbacks], logger=loggers or False
+    )
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return trainer, callbacks
+
+
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train (and test) one model; return the final logged metrics as floats."""
@@ -58,11 +75,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         warnings.filterwarnings("ignore", message=message)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
-    callbacks = instantiate_group(cfg.get("callbacks"))
-    loggers = instantiate_group(cfg.get("logger"))
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    for logger in trainer.loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer, callbacks = make_trainer(cfg)
 
     ckpt_path = None if cfg.get("ckpt_path") is None else str(resolve_checkpoint(cfg.ckpt_path))
     if cfg.get("train", True):
