@@ -108,7 +108,7 @@ CASES = (
             "model.embed_dim=4",
             "model.head_hidden=[8]",
         ),
-        repeats=5,
+        repeats=8,
         loss=sarm_loss,
         jet_images=True,
     ),
