@@ -37,6 +37,7 @@ REGISTRY: dict[str, str] = {
     "pythia": "benchmarks.bench_pythia",
     "evaluators": "benchmarks.bench_evaluators",
     "images": "benchmarks.bench_images",
+    "overhead": "benchmarks.bench_overhead",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

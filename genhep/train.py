@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,24 @@ def build(cfg: DictConfig) -> tuple[GenerativeDataModule, GenerativeModel]:
     return datamodule, model
 
 
+def make_trainer(
+    cfg: DictConfig, extra_callbacks: Sequence[pl.Callback] = ()
+) -> tuple[pl.Trainer, list[pl.Callback]]:
+    """The Trainer of a composed config with its callbacks and loggers (the run's config
+    logged as hyperparameters), and the config's callbacks. ``extra_callbacks`` join them
+    (the overhead benchmark's clock); :class:`FrameworkCallback` always does."""
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=[FrameworkCallback(), *callbacks, *extra_callbacks],
+        logger=loggers or False,
+    )
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return trainer, callbacks
+
+
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train (and test) one model; return the final logged metrics as floats."""
@@ -66,11 +85,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log.info("resuming from %s: init_from=%s is not used", ckpt_path, cfg.init_from)
         else:
             init_weights(model, cfg.init_from, strict=cfg.get("init_from_strict", True))
-    callbacks = [FrameworkCallback(), *instantiate_group(cfg.get("callbacks"))]
-    loggers = instantiate_group(cfg.get("logger"))
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    for logger in trainer.loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer, callbacks = make_trainer(cfg)
 
     if cfg.get("train", True):
         if ckpt_path:

@@ -59,3 +59,25 @@ def test_failing_benchmark_writes_no_file_and_returns_1(tmp_path, monkeypatch):
     monkeypatch.setitem(run.REGISTRY, "broken", "benchmarks.no_such_module")
     assert run.main(["--quick", "--only", "broken", "--out", str(tmp_path)]) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_overhead_times_genhep_and_bare_steps_of_both_models(tmp_path):
+    assert run.main(["--quick", "--only", "overhead", "--out", str(tmp_path)]) == 0
+    entries = {
+        e["case"]: e for e in json.loads((tmp_path / "overhead.json").read_text())["entries"]
+    }
+    parts = ("genhep_step", "bare_step", "loader_batch", "fit_startup")
+    assert set(entries) == {f"{model}_{part}" for model in ("mdn", "sarm") for part in parts}
+    for model in ("mdn", "sarm"):
+        genhep, bare = entries[f"{model}_genhep_step"], entries[f"{model}_bare_step"]
+        for entry in (genhep, bare):
+            assert entry["metric"] == "seconds" and entry["threads"] == 1
+            assert math.isfinite(entry["value"]) and entry["value"] > 0
+        params = genhep["params"]
+        assert params == bare["params"]
+        assert len(params["overhead_per_epoch"]) == params["measured_epochs"] == genhep["repeats"]
+        assert math.isfinite(params["overhead"]) and params["overhead"] > -1
+        # what `genhep train` adds by default, the evaluation callback included
+        assert {"ModelCheckpoint", "EvaluationCallback"} <= set(params["callbacks"])
+        assert any(name.endswith("ProgressBar") for name in params["callbacks"])
+        assert params["loggers"] == ["ResumableCSVLogger"]

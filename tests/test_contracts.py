@@ -216,7 +216,7 @@ def test_global_step_counts_generator_updates_only(critic_steps):
     model = ToyGAN(spec, critic_steps=critic_steps, optimizer=partial(torch.optim.SGD, lr=0.01))
     x = torch.randn(10 * 16, 2)
     loader = torch.utils.data.DataLoader([{"x": row} for row in x], batch_size=16)
-    trainer = bare_trainer(FrameworkCallback())
+    trainer = bare_trainer(FrameworkCallback(), log_every_n_steps=1)
     trainer.fit(model, train_dataloaders=loader)
     assert trainer.global_step == 10 // critic_steps
     assert {"train/d_loss", "train/g_loss"} <= set(trainer.callback_metrics)

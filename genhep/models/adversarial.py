@@ -11,7 +11,8 @@ functions of a batch that *yield* one loss dict per optimizer step:
 
 The base runs the discriminator's steps on every batch and the generator's on every
 ``critic_steps``-th batch (five critic updates per generator update for WGAN-GP, as MPGAN's
-code counts them), logs the mean of every named value over the steps as ``train/<name>``,
+code counts them), logs the mean of every named value over the steps as ``train/<name>`` (on the steps the loggers
+write),
 steps the learning-rate schedulers once per epoch, and counts the **global step in generator
 updates only** (Lightning counts every optimizer step): ``max_steps``, step-based checkpoints
 and the EMA follow the generator. The EMA averages the generator only.
@@ -111,6 +112,8 @@ class AdversarialModel(GenerativeModel):
         if (batch_idx + 1) % self.critic_steps == 0:
             with self.toggled_optimizer(opt_g):
                 logged.update(self._run_steps(opt_g, self.generator_losses(batch)))
+        if not self.logs_this_step():
+            return
         for name, value in logged.items():
             self.log(
                 f"train/{name}",

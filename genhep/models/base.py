@@ -183,6 +183,17 @@ class GenerativeModel(pl.LightningModule, metaclass=_ModelMeta):
         buffers travel in checkpoints. The default fits nothing.
         """
 
+    def logs_this_step(self) -> bool:
+        """Whether this training step's values are logged: on the steps the loggers write
+        (every ``trainer.log_every_n_steps``) and on the last batch of each epoch (so that
+        every epoch leaves its value in the progress bar and the metric store). The bases log
+        training terms only then: each ``self.log`` costs ~0.5 ms, a fifth of a small model's
+        step (``make bench``, ``overhead``)."""
+        trainer = self._trainer
+        if trainer is None:
+            return True
+        return bool(trainer._logger_connector.should_update_logs or trainer.is_last_batch)
+
     # -- optimisation ---------------------------------------------------------------------
 
     def build_optimizer(self, factory: OptimizerFactory | None, params: Iterable[Any]) -> Any:

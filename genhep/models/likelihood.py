@@ -3,7 +3,8 @@
 A subclass defines ``log_prob`` (declaring its :attr:`~GenerativeModel.log_prob_kind`) and
 ``sample``; the base trains on the mean negative log-likelihood and logs, at every stage
 (``train``, ``val``, ``test``), ``<stage>/loss``, any further terms the model reports, and
-``<stage>/bits_per_dim`` (:func:`bits_per_dim`, the one conversion every likelihood model uses).
+``<stage>/bits_per_dim`` (:func:`bits_per_dim`, the one conversion every likelihood model uses);
+training values on the steps the loggers write (:meth:`GenerativeModel.logs_this_step`).
 
 A model whose loss is not simply ``−mean log_prob`` (several named parts, a per-dimension
 normalisation) overrides :meth:`LikelihoodModel.likelihood_terms` and sets
@@ -49,6 +50,8 @@ class LikelihoodModel(GenerativeModel):
 
     def _step(self, batch: Mapping[str, Tensor], stage: str) -> Tensor:
         terms = self.likelihood_terms(batch)
+        if stage == "train" and not self.logs_this_step():
+            return terms["loss"]
         dims = 1 if self.nll_per == "dim" else self.data_spec.n_dims
         terms = {**terms, "bits_per_dim": bits_per_dim(terms["loss"].detach(), dims)}
         for name, value in terms.items():
