@@ -226,11 +226,15 @@ class EvaluationCallback(pl.Callback):
     ) -> None:
         """:meth:`evaluate` on rank 0; its scalars into Lightning's metric store
         (``trainer.callback_metrics``, float64, what ``ModelCheckpoint`` and ``EarlyStopping``
-        read) on every rank. The loggers got them from :meth:`evaluate`, in full precision
+        read): on every rank at validation, on rank 0 at test (no collective at the end of a
+        spawned test). The loggers got them from :meth:`evaluate`, in full precision
         (``LightningModule.log`` would store float32)."""
         results = self.evaluate(trainer, pl_module, split)
         scalars = None if results is None else self._scalars(results, split)
-        scalars = trainer.strategy.broadcast(scalars, src=0)
+        if split == "val":  # every rank's ModelCheckpoint / EarlyStopping reads them
+            scalars = trainer.strategy.broadcast(scalars, src=0)
+        if scalars is None:
+            return
         trainer.callback_metrics.update(
             {name: torch.tensor(value, dtype=torch.float64) for name, value in scalars.items()}
         )
