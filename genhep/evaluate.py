@@ -53,6 +53,7 @@ from genhep.checkpoints import load_checkpoint, resolve_checkpoint, run_dir_of
 from genhep.data.base import GenerativeDataModule
 from genhep.evaluation.base import Sample, as_float64
 from genhep.models.base import GenerativeModel
+from genhep.models.likelihood import bits_per_dim
 from genhep.utils.io import atomic_write_json
 from genhep.utils.run_info import hydra_overrides
 from genhep.utils.task import task_wrapper
@@ -301,7 +302,9 @@ def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         speed=speed,
         scores=scores,
         monte_carlo=datamodule.monte_carlo_speed(),
-        likelihood=likelihood_record(model, {}, split),
+        likelihood=likelihood_record(
+            model, split_likelihood(model, datamodule, batch_size, split), split
+        ),
     )
     record.update(
         command="evaluate",
@@ -361,6 +364,29 @@ def evaluate_samples(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         evaluation_seconds=time.perf_counter() - began,
     )
     return record
+
+
+def split_likelihood(
+    model: GenerativeModel, datamodule: GenerativeDataModule, batch_size: int, split: str
+) -> dict[str, float]:
+    """``{"<split>/loss", "<split>/bits_per_dim"}`` of a likelihood model on the whole split,
+    as its test step logs them (the mean negative log-likelihood per event, or per number for
+    a model with ``nll_per = "dim"``); ``{}`` for a model without ``log_prob``."""
+    if not model.has_log_prob:
+        return {}
+    datamodule.setup()
+    tensors = datamodule.datasets[split].tensors
+    n, nll = len(tensors["x"]), 0.0
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            x = tensors["x"][start : start + batch_size].to(model.device)
+            cond = tensors.get("cond")
+            cond = None if cond is None else cond[start : start + batch_size].to(model.device)
+            nll -= float(model.log_prob(x, cond).double().sum())
+    nll /= max(n, 1)
+    n_dims = model.data_spec.n_dims
+    loss = nll / n_dims if getattr(model, "nll_per", "event") == "dim" else nll
+    return {f"{split}/loss": loss, f"{split}/bits_per_dim": bits_per_dim(nll, n_dims)}
 
 
 def _own_overrides() -> list[str]:

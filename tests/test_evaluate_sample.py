@@ -61,6 +61,10 @@ def test_evaluate_checkpoint_reproduces_the_training_evaluation(trained):
     again, original = results(out), results(run)
     # same weights, split, number of events and sampling seed: the same numbers
     assert again["metrics"] == original["metrics"]
+    # the likelihood of the whole test split, computed again: the training's test loss
+    for key in ("loss", "bits_per_dim"):
+        assert again["likelihood"][key] == pytest.approx(original["likelihood"][key], rel=1e-5)
+    assert again["likelihood"]["kind"] == original["likelihood"]["kind"] == "exact"
     for key in ("model", "data", "overrides", "seed", "split", "n_samples", "global_step"):
         assert again[key] == original[key], key
     assert again["epochs_trained"] == original["epochs_trained"] == 2
