@@ -115,6 +115,48 @@ class Standardize(Transform):
         return x * std + mean
 
 
+class MaxAbs(Transform):
+    """Per-feature ``x / max|x| + shift`` over the last axis (MPGAN's preprocessing of particle
+    features: each divided by its largest absolute value, ``ptrel`` then shifted by −0.5).
+
+    Args:
+        shift: added per feature after the scaling (``None``: zeros).
+
+    The largest absolute values are taken over every leading axis (the real particles where
+    ``fit`` gets a mask); a feature that is zero everywhere gets scale 1.
+    """
+
+    state_keys = ("scale",)
+
+    def __init__(self, shift: Sequence[float] | None = None) -> None:
+        self.shift = None if shift is None else torch.tensor(list(shift), dtype=torch.float64)
+        self.scale: Tensor | None = None
+
+    def fit(self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None) -> MaxAbs:
+        values = x.reshape(-1, x.shape[-1]) if mask is None else x[mask.bool()]
+        largest = values.double().abs().amax(dim=0)
+        self.scale = torch.where(largest > 0, largest, torch.ones_like(largest))
+        return self
+
+    def _params(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.scale is None:
+            raise RuntimeError("MaxAbs used before fit() or load_state_dict()")
+        shift = torch.zeros_like(self.scale) if self.shift is None else self.shift
+        return self.scale.to(x.device, x.dtype), shift.to(x.device, x.dtype)
+
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        scale, shift = self._params(x)
+        return x / scale + shift
+
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        scale, shift = self._params(x)
+        return (x - shift) * scale
+
+
 class Compose(Transform):
     """Apply transforms in order; ``inverse`` undoes them in reverse order."""
 

@@ -49,7 +49,7 @@ from genhep.data.jets.jetnet_format import (
 )
 from genhep.data.jets.pythia_jetnet import cached_jetnet
 from genhep.data.schema import ArraySpec, write_hdf5
-from genhep.data.transforms import Identity, Standardize, Transform
+from genhep.data.transforms import Identity, MaxAbs, Standardize, Transform
 from genhep.evaluation.base import Sample
 from genhep.evaluation.jetnet import JetNetEvaluator
 from genhep.metrics.jet_clouds import jet_mass, jet_pt
@@ -82,14 +82,11 @@ def jetnet_split(n: int, fractions: Sequence[float], seed: int) -> dict[str, np.
     }
 
 
-class MaskedStandardize(Standardize):
-    """Per-feature standardisation of particle clouds that keeps padded particles at zero.
-
-    Fitted over the real particles (``mask``). ``forward`` and ``inverse`` set every particle
+class KeepsPaddingZero(Transform):
+    """Mixin for particle-cloud transforms: ``forward`` and ``inverse`` set every particle
     outside ``mask`` ``(N, n)`` to zero; without a mask, padding is recognised as in JetNet's
     files: a particle whose features are all exactly zero (a real particle never is:
-    ``ptrel > 0``).
-    """
+    ``ptrel > 0``). Fitting uses the real particles (``mask``)."""
 
     @staticmethod
     def _padding(x: Tensor, mask: Tensor | None) -> Tensor:
@@ -108,6 +105,19 @@ class MaskedStandardize(Standardize):
         return torch.where(self._padding(x, mask), torch.zeros_like(x), super().inverse(x))
 
 
+class MaskedStandardize(KeepsPaddingZero, Standardize):
+    """Per-feature standardisation over the real particles; padding stays zero."""
+
+
+class MaskedMaxAbs(KeepsPaddingZero, MaxAbs):
+    """MPGAN's per-feature ``x / max|x|`` (``ptrel`` then −0.5) over the real particles;
+    padding stays zero."""
+
+
+#: ``data.transform`` choices of the JetNet family.
+JETNET_TRANSFORMS = ("standardize", "max_abs", "none")
+
+
 class JetNetDataModule(GenerativeDataModule):
     """``data=jetnet``: JetNet clouds read from the public files (see the module docstring).
 
@@ -123,7 +133,8 @@ class JetNetDataModule(GenerativeDataModule):
         particle_features: features in ``x`` and their order (subset of etarel, phirel, ptrel).
         cond: ``None`` or jet features for ``cond`` (a name or list; see module docstring).
         n_events: read at most this many jets per type (first rows, before the split).
-        transform: ``standardize`` (:class:`MaskedStandardize`) or ``none``.
+        transform: ``standardize`` (:class:`MaskedStandardize`), ``max_abs`` (MPGAN's:
+            :class:`MaskedMaxAbs`, features in [−1, 1] for a tanh output) or ``none``.
         **kwargs: split and loader settings of :class:`GenerativeDataModule`
             (``val_fraction``/``test_fraction`` default 0.15/0.15, ``split_seed`` 42).
     """
@@ -143,17 +154,12 @@ class JetNetDataModule(GenerativeDataModule):
         generator: dict | None = None,
         **kwargs,
     ) -> None:
-        if transform not in ("standardize", "none"):
-            raise ValueError(f"data.transform must be 'standardize' or 'none', got {transform!r}")
+        if transform not in JETNET_TRANSFORMS:
+            raise ValueError(
+                f"data.transform must be one of {JETNET_TRANSFORMS}, got {transform!r}"
+            )
         self.transform_name = transform
         self.cond_names = self._parse_cond(cond)
-        super().__init__(**kwargs)
-        self.path = None if path is None else Path(path)
-        self.data_dir = None if data_dir is None else Path(data_dir)
-        self.jet_types = self._parse_jet_types(jet_type)
-        if not 1 <= int(num_particles) <= 150:
-            raise ValueError(f"data.num_particles must be in 1..150, got {num_particles}")
-        self.num_particles = int(num_particles)
         features = [str(f) for f in particle_features]
         unknown = [f for f in features if f not in PARTICLE_FEATURES[:3]]
         if unknown or not features or len(set(features)) != len(features):
@@ -162,6 +168,13 @@ class JetNetDataModule(GenerativeDataModule):
                 f"{list(PARTICLE_FEATURES[:3])}, got {features}"
             )
         self.particle_features = features
+        super().__init__(**kwargs)
+        self.path = None if path is None else Path(path)
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self.jet_types = self._parse_jet_types(jet_type)
+        if not 1 <= int(num_particles) <= 150:
+            raise ValueError(f"data.num_particles must be in 1..150, got {num_particles}")
+        self.num_particles = int(num_particles)
         self.n_events = n_events
         self.generator = None if generator is None else dict(generator)
 
@@ -217,7 +230,11 @@ class JetNetDataModule(GenerativeDataModule):
         return jetnet_file_name(jet_type, self.num_particles)
 
     def make_transform(self) -> Transform:
-        return MaskedStandardize() if self.transform_name == "standardize" else Identity()
+        if self.transform_name == "standardize":
+            return MaskedStandardize()
+        if self.transform_name == "max_abs":
+            return MaskedMaxAbs([-0.5 if f == "ptrel" else 0.0 for f in self.particle_features])
+        return Identity()
 
     def make_cond_transform(self) -> Transform:
         return Standardize() if self.cond_names else Identity()
