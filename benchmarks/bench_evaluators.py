@@ -5,7 +5,7 @@
   50,000; the 36 d <= 4 EFPs; FPD; KPD) and, where the ``jetnet`` package is installed
   (``make test-jetnet``'s .venv-jetnet), jetnet's own function on the same input, so the
   ratio comes from one run; then the whole ``evaluate`` (model *and* real-vs-real values).
-  EFP pieces need ``energyflow`` (without it the evaluator uses its fallback features).
+  EFPs are genhep's own (torch, :mod:`genhep.metrics.efp`); jetnet's side uses energyflow.
 - **Calorimeter** on 100,000 showers per sample (dataset-1 photon geometry, parametric
   simulator at 1, 2 and 4 GeV): :class:`~genhep.evaluation.calorimeter.CalorimeterEvaluator`
   with its default settings (classifiers on at most 20,000 events per sample).
@@ -59,7 +59,6 @@ def _jetnet_cases(n: int) -> dict[str, tuple]:
     real, gen = toy_jets(n, 1), toy_jets(n, 2)
     x, m = (real[..., :3], real[..., 3] > 0), (gen[..., :3], gen[..., 3] > 0)
     kw = {"batch_size": n, "num_batches": 5, "seed": 0}
-    has_efps = importlib.util.find_spec("energyflow") is not None
     reference = None
     if importlib.util.find_spec("jetnet") is not None:
         from jetnet import evaluation as reference
@@ -77,24 +76,23 @@ def _jetnet_cases(n: int) -> dict[str, tuple]:
             ),
         ),
     }
-    if has_efps:
-        features = {"real": efps(*x, FPD_EFPSET_ARGS), "gen": efps(*m, FPD_EFPSET_ARGS)}
-        cases["w1efp"] = (
-            lambda: w1_batched(efps(*m, W1EFP_EFPSET_ARGS), efps(*x, W1EFP_EFPSET_ARGS), **kw),
-            reference and (lambda: reference.w1efp(real[..., :3], gen[..., :3], **jkw)),
-        )
-        cases["fpd_kpd_features"] = (
-            lambda: efps(*m, FPD_EFPSET_ARGS),
-            reference and (lambda: reference.get_fpd_kpd_jet_features(gen[..., :3])),
-        )
-        cases["fpd"] = (
-            lambda: fpd(features["real"], features["gen"]),
-            reference and (lambda: reference.fpd(features["real"], features["gen"])),
-        )
-        cases["kpd"] = (
-            lambda: kpd(features["real"], features["gen"]),
-            reference and (lambda: reference.kpd(features["real"], features["gen"])),
-        )
+    features = {"real": efps(*x, FPD_EFPSET_ARGS), "gen": efps(*m, FPD_EFPSET_ARGS)}
+    cases["w1efp"] = (
+        lambda: w1_batched(efps(*m, W1EFP_EFPSET_ARGS), efps(*x, W1EFP_EFPSET_ARGS), **kw),
+        reference and (lambda: reference.w1efp(real[..., :3], gen[..., :3], **jkw)),
+    )
+    cases["fpd_kpd_features"] = (
+        lambda: efps(*m, FPD_EFPSET_ARGS),
+        reference and (lambda: reference.get_fpd_kpd_jet_features(gen[..., :3])),
+    )
+    cases["fpd"] = (
+        lambda: fpd(features["real"], features["gen"]),
+        reference and (lambda: reference.fpd(features["real"], features["gen"])),
+    )
+    cases["kpd"] = (
+        lambda: kpd(features["real"], features["gen"]),
+        reference and (lambda: reference.kpd(features["real"], features["gen"])),
+    )
     evaluator = JetNetEvaluator(w1_batch_size=n, w1_num_batches=5)
     samples = [{"x": j[..., :3], "mask": j[..., 3] > 0} for j in (gen, real, toy_jets(n, 3))]
     cases["evaluate"] = (lambda: evaluator.evaluate(*samples), None)

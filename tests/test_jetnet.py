@@ -209,7 +209,7 @@ def test_without_efps_fpd_kpd_are_absent_and_the_fallback_has_its_own_name():
     metrics = ev.evaluate(shifted, real, ref)
     # fpd/kpd mean "on the 36 EFPs": never another feature set under those names
     assert not {"fpd", "kpd", "w1efp"} & set(metrics)
-    assert {"fpd", "kpd", "w1efp"} <= set(ev.skipped) and "energyflow" in ev.skipped["fpd"]
+    assert {"fpd", "kpd", "w1efp"} <= set(ev.skipped) and "use_efps=false" in ev.skipped["fpd"]
     assert metrics["fpd_hlf"].value > metrics["fpd_hlf"].real_vs_real
     assert metrics["kpd_hlf"].value > metrics["kpd_hlf"].real_vs_real
     obs = ev.observables(real)
@@ -217,27 +217,28 @@ def test_without_efps_fpd_kpd_are_absent_and_the_fallback_has_its_own_name():
     assert set(ev.figures(shifted, real)) == {"jet_mass", "jet_pt", "etarel", "phirel", "ptrel"}
 
 
-def test_energyflow_unimportable_drops_the_efp_metrics_with_a_reason(monkeypatch, caplog):
+def test_efp_metrics_need_no_energyflow_and_can_be_switched_off(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "energyflow", None)  # import energyflow -> ImportError
     real = dict(zip(("x", "mask"), _split(make_jets(300, seed=22)), strict=True))
     ref = dict(zip(("x", "mask"), _split(make_jets(300, seed=23)), strict=True))
-    ev = JetNetEvaluator(w1_batch_size=300, w1_num_batches=2)  # use_efps=None: detect
-    assert ev.use_efps is False
+    ev = JetNetEvaluator(w1_batch_size=300, w1_num_batches=2)  # use_efps=None: on
+    assert ev.use_efps is True
+    metrics = ev.evaluate(real, real, ref)
+    assert {"fpd", "kpd", "w1efp", "w1m", "w1p"} <= set(metrics)
+    assert "fpd_hlf" not in metrics
+    off = JetNetEvaluator(w1_batch_size=300, w1_num_batches=2, use_efps=False)
     with caplog.at_level(logging.WARNING, logger="genhep.evaluation.jetnet"):
-        metrics = ev.evaluate(real, real, ref)
+        metrics = off.evaluate(real, real, ref)
     assert "fpd" not in metrics and "kpd" not in metrics and "w1efp" not in metrics
     assert {"fpd_hlf", "kpd_hlf", "w1m", "w1p"} <= set(metrics)
-    assert "energyflow is not installed" in ev.skipped["fpd"]
-    assert "fpd not computed" in caplog.text and "energyflow" in caplog.text
-    with pytest.raises(ImportError, match="genhep\\[efp\\]"):
-        efps(real["x"], real["mask"])
+    assert "use_efps=false" in off.skipped["fpd"]
+    assert "fpd not computed" in caplog.text and "use_efps" in caplog.text
 
 
 def test_skipped_metrics_reach_results_json(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "energyflow", None)
     real = dict(zip(("x", "mask"), _split(make_jets(300, seed=24)), strict=True))
     ref = dict(zip(("x", "mask"), _split(make_jets(300, seed=25)), strict=True))
-    ev = JetNetEvaluator(w1_batch_size=300, w1_num_batches=2)
+    ev = JetNetEvaluator(w1_batch_size=300, w1_num_batches=2, use_efps=False)
     scores = score_and_save(ev, real, real, ref, "test", tmp_path, make_figures=False)
     record = results_record(
         model=None, data="jetnet", experiment=None, overrides=[], seed=None, split="test",
@@ -247,20 +248,14 @@ def test_skipped_metrics_reach_results_json(tmp_path, monkeypatch):
     assert set(record["skipped"]) >= {"fpd", "kpd", "w1efp", "fpnd"}
 
 
-def test_efps_need_energyflow_or_match_jet_count():
+def test_efps_match_jet_count_without_energyflow(monkeypatch):
+    monkeypatch.setitem(sys.modules, "energyflow", None)
     pf, _ = make_jets(5, seed=30)
-    try:
-        import energyflow  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="genhep\\[efp\\]"):
-            efps(pf[..., :3], pf[..., 3])
-    else:
-        assert efps(pf[..., :3], pf[..., 3]).shape == (5, 5)
+    assert efps(pf[..., :3], pf[..., 3]).shape == (5, 5)
 
 
 def test_w1efp_set_is_a_slice_of_the_fpd_set():
     """The evaluator computes the 36 d <= 4 EFPs once and takes W1EFP's 5 from them."""
-    pytest.importorskip("energyflow")
     pf, _ = make_jets(40, seed=31)
     full = efps(pf[..., :3], pf[..., 3], FPD_EFPSET_ARGS)
     columns = efp_columns(FPD_EFPSET_ARGS, W1EFP_EFPSET_ARGS)

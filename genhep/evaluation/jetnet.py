@@ -6,7 +6,8 @@ jet observables are in units of the jet pT (jetnet's convention, see
 
 - ``w1m``: W1 of the relative jet mass; ``w1p``: W1 of the particle features η_rel, φ_rel,
   pT_rel over real particles, averaged over the three (``w1p_etarel`` ... also reported);
-  ``w1efp``: W1 of the 5 prime n = 4, d = 4 EFPs, averaged over them (needs ``energyflow``).
+  ``w1efp``: W1 of the 5 prime n = 4, d = 4 EFPs, averaged over them (genhep's own EFPs,
+  :mod:`genhep.metrics.efp`, equal to energyflow's; no ``energyflow`` needed).
   Protocol of ``jetnet.evaluation.w1m/w1p/w1efp``: ``w1_num_batches`` batches of
   ``w1_batch_size`` jets drawn *with replacement* from each sample (MPGAN's paper: 10,000 × 5,
   the default; jetnet's functions default to 50,000 × 5); value = mean over batches, error =
@@ -16,7 +17,7 @@ jet observables are in units of the jet pT (jetnet's convention, see
   generated one.
 - ``fpd``/``kpd``: :func:`genhep.metrics.fpd` / :func:`genhep.metrics.kpd` (jetnet's
   algorithms) on the 36 EFPs with d <= 4 (``jetnet.evaluation.get_fpd_kpd_jet_features``).
-  Without ``energyflow`` they are absent (reason in :attr:`~JetNetEvaluator.skipped`, a logged
+  With ``use_efps=False`` they are absent (reason in :attr:`~JetNetEvaluator.skipped`, a logged
   warning) and ``fpd_hlf``/``kpd_hlf`` are reported instead: the same algorithms on
   high-level features [jet mass, jet pT, per-jet mean and std of η_rel, φ_rel, pT_rel]
   (not comparable with published FPD/KPD). Batch sizes shrink with small samples
@@ -66,10 +67,11 @@ LABELS = {
 }
 
 
-NO_EFPS = "energyflow is not installed (pip install 'genhep[efp]')"
+NO_EFPS = "EFPs switched off (use_efps=false)"
 
 
 def energyflow_available() -> bool:
+    """Whether the reference ``energyflow`` package imports (genhep's EFPs do not need it)."""
     return importlib.util.find_spec("energyflow") is not None
 
 
@@ -85,8 +87,9 @@ class JetNetEvaluator(Evaluator):
         w1_batch_size, w1_num_batches: W1 batch protocol (MPGAN: 10,000 × 5; jetnet's
             default: 50,000 × 5).
         seed: seeds every random draw.
-        use_efps: ``None`` (if ``energyflow`` is installed), ``True`` or ``False``.
-        efp_jobs: processes for energyflow's batch computation.
+        use_efps: EFP-based metrics (``None``: yes, the default; genhep computes the EFPs
+            itself since energyflow is no longer needed), ``True`` or ``False``.
+        efp_jobs: ignored (was energyflow's processes; kept so old configs still load).
         distances: compute FPD and KPD (``fpd``/``kpd``, or ``fpd_hlf``/``kpd_hlf``).
         jet_type, num_particles: for FPND's applicability (from the data module).
     """
@@ -109,7 +112,7 @@ class JetNetEvaluator(Evaluator):
         super().__init__(**unknown)
         self.particle_features = list(particle_features)
         self.w1_batch_size, self.w1_num_batches, self.seed = w1_batch_size, w1_num_batches, seed
-        self.use_efps = energyflow_available() if use_efps is None else use_efps
+        self.use_efps = True if use_efps is None else bool(use_efps)
         self.efp_jobs, self.distances = efp_jobs, distances
         self.jet_type, self.num_particles = jet_type, num_particles
 

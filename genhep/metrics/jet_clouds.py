@@ -12,14 +12,17 @@ that take the relative coordinates back to the lab and scales with pT, so passin
 ``jet_pt`` (GeV) gives the jet mass in GeV exactly (for massless constituents).
 Negative m² (round-off) gives mass 0, as jetnet's ``nan_to_num`` does.
 
-EFPs (:func:`efps`) need the optional ``energyflow`` package (``pip install 'genhep[efp]'``).
+EFPs (:func:`efps`) are genhep's own (:mod:`genhep.metrics.efp`, torch, d <= 4), equal to
+energyflow's ``EFPSet`` values (checked against energyflow in ``make test-jetnet``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike
 
+from genhep.metrics import efp
 from genhep.metrics.bootstrap import Seed, bootstrap_replicates
 from genhep.metrics.wasserstein import wasserstein_1d
 
@@ -27,12 +30,6 @@ from genhep.metrics.wasserstein import wasserstein_1d
 W1EFP_EFPSET_ARGS: tuple[tuple[str, int], ...] = (("n==", 4), ("d==", 4), ("p==", 1))
 # jetnet.evaluation.get_fpd_kpd_jet_features: all 36 EFPs with d <= 4 (arXiv:2211.10295).
 FPD_EFPSET_ARGS: tuple[tuple[str, int], ...] = (("d<=", 4),)
-
-ENERGYFLOW_HINT = (
-    "energy flow polynomials need the optional 'energyflow' package: "
-    "pip install 'genhep[efp]' (or pip install energyflow; note that energyflow 1.4 pulls "
-    "'wasserstein', which requires numpy < 2)"
-)
 
 
 def _clouds(clouds: ArrayLike, mask: ArrayLike | None) -> np.ndarray:
@@ -130,20 +127,13 @@ def particle_moments(clouds: ArrayLike, mask: ArrayLike | None = None) -> np.nda
     return np.concatenate([mean, np.sqrt(var)], axis=1)
 
 
-def _efpset(efpset_args: tuple | list):
-    """energyflow's ``EFPSet`` with jetnet's measure (hadronic, β = 1, κ = 1, ptyphim)."""
-    try:
-        from energyflow import EFPSet
-    except ImportError as err:
-        raise ImportError(ENERGYFLOW_HINT) from err
-    return EFPSet(*efpset_args, measure="hadr", beta=1, normed=None, coords="ptyphim")
-
-
 def efp_columns(efpset_args: tuple | list, subset_args: tuple | list) -> np.ndarray:
     """Column indices, in :func:`efps`'s output for ``efpset_args``, of the EFPs that
     ``subset_args`` selects, in the order ``efps(..., subset_args)`` returns them (e.g. the
     W1-EFP set inside the 36 FPD EFPs, so that one computation serves both)."""
-    return np.flatnonzero(_efpset(efpset_args).sel(*subset_args))
+    full = np.flatnonzero(efp.select(*efpset_args))
+    subset = efp.select(*efpset_args, *subset_args)
+    return np.flatnonzero(subset[full])
 
 
 def efps(
@@ -151,20 +141,31 @@ def efps(
     mask: ArrayLike | None = None,
     efpset_args: tuple | list = W1EFP_EFPSET_ARGS,
     efp_jobs: int | None = None,
+    device: str | torch.device | None = None,
 ) -> np.ndarray:
     """Energy flow polynomials ``(N, n_efps)`` of each jet, as ``jetnet.utils.efps``.
 
-    ``EFPSet(*efpset_args, measure="hadr", beta=1, normed=None, coords="ptyphim")`` (hadronic
-    measure, β = 1, κ = 1) on ``[pt_rel, eta_rel, phi_rel]``; padded particles have zero pT and
-    contribute nothing. Defaults: the W1-EFP set (n = 4, d = 4, prime);
-    :data:`FPD_EFPSET_ARGS` gives the 36 EFPs with d <= 4 used for FPD/KPD.
-
-    Raises:
-        ImportError: ``energyflow`` is not installed (with the install hint).
+    The values of ``EFPSet(*efpset_args, measure="hadr", beta=1, normed=None,
+    coords="ptyphim")`` (hadronic measure, β = 1, κ = 1, z = pT_rel unnormalised) on
+    ``[pt_rel, eta_rel, phi_rel]``, in energyflow's column order, computed by
+    :mod:`genhep.metrics.efp` in float64 torch (no ``energyflow``; selections must bound
+    d <= 4). Padded particles contribute nothing. Defaults: the W1-EFP set (n = 4, d = 4,
+    prime); :data:`FPD_EFPSET_ARGS` gives the 36 EFPs with d <= 4 used for FPD/KPD.
+    ``device``: where to compute (default: the input tensor's device, else the CPU).
+    ``efp_jobs`` is accepted for compatibility (energyflow's processes) and ignored.
     """
-    efpset = _efpset(efpset_args)
-    x = _clouds(clouds, mask)
-    return np.asarray(efpset.batch_compute(x[:, :, [2, 0, 1]], efp_jobs), dtype=np.float64)
+    del efp_jobs
+    columns = np.flatnonzero(efp.select(*efpset_args))
+    if device is None:
+        device = clouds.device if isinstance(clouds, torch.Tensor) else "cpu"
+    if isinstance(clouds, torch.Tensor):
+        clouds = clouds.detach().cpu().numpy()
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    x = torch.from_numpy(_clouds(clouds, mask)).to(device)
+    m = None if mask is None else torch.from_numpy(np.asarray(mask).astype(bool)).to(device)
+    values = efp.efp_values(x[..., 2], x[..., 0], x[..., 1], m, columns=columns)
+    return values.cpu().numpy().astype(np.float64)
 
 
 def w1_batched(
