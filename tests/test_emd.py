@@ -84,3 +84,23 @@ def test_cov_mmd_batches():
         covs.append(c)
         mmds.append(d)
     assert again == pytest.approx((np.mean(covs), np.std(covs), np.mean(mmds), np.std(mmds)))
+
+
+def test_jetnet_evaluator_reports_cov_and_mmd():
+    from genhep.evaluation.jetnet import JetNetEvaluator
+
+    pf = {k: make_jets(80, seed=s)[0] for k, s in (("gen", 1), ("real", 2), ("ref", 3))}
+    sample = {k: {"x": v[..., :3], "mask": v[..., 3] > 0} for k, v in pf.items()}
+    settings = {"w1_batch_size": 50, "w1_num_batches": 2, "use_efps": False, "distances": False}
+    ev = JetNetEvaluator(**settings, cov_mmd_n_eval=10, cov_mmd_batches=3)
+    scores = ev.evaluate(sample["gen"], sample["real"], sample["ref"])
+    expected = cov_mmd(
+        sample["real"]["x"], sample["real"]["mask"], sample["gen"]["x"], sample["gen"]["mask"],
+        n_eval=10, n_batches=3, seed=np.random.default_rng(ev.seed + 6),
+    )  # fmt: skip
+    assert (scores["cov"].value, scores["cov"].error) == pytest.approx(expected[:2])
+    assert (scores["mmd"].value, scores["mmd"].error) == pytest.approx(expected[2:])
+    assert 0 < scores["cov"].real_vs_real <= 1 and scores["mmd"].real_vs_real > 0
+    off = JetNetEvaluator(**settings, cov_mmd=False)
+    assert "cov" not in off.evaluate(sample["gen"], sample["real"], sample["ref"])
+    assert set(off.skipped) >= {"cov", "mmd"}
