@@ -7,7 +7,7 @@ The EMD is energyflow's (``energyflow.emd.emd`` / ``emds`` with their defaults, 
     EMD = min_f Σ_ij f_ij (θ_ij / R)^β + |Σ_i pT_i − Σ_j pT'_j|,
 
 with f_ij >= 0, Σ_j f_ij <= pT_i, Σ_i f_ij <= pT'_j and Σ_ij f_ij = min(Σ pT, Σ pT').
-It is solved exactly (network simplex, POT's ``ot.emd2``) by giving the lighter jet one extra
+It is solved exactly (POT's network simplex, the ``emd_c`` that ``ot.emd2`` wraps) by giving the lighter jet one extra
 particle that carries the pT difference at distance 1 (in units of R^β) from every particle.
 ``norm=True`` normalises both jets' weights to 1 instead (no pT-difference term).
 
@@ -136,7 +136,9 @@ def emd_matrix(
 def coverage_mmd(dists: np.ndarray) -> tuple[float, float]:
     """COV and MMD of one batch from its EMDs ``(n_generated, n_real)`` (jetnet's
     ``cov_mmd``): COV = fraction of the real jets that are the nearest real jet of some
-    generated jet; MMD = mean over real jets of the EMD to their nearest generated jet."""
+    generated jet; MMD = mean over real jets of the EMD to their nearest generated jet
+    (jetnet's ``np.min(dists, axis=0)``; its comment says "for each gen jet", its code takes
+    the minimum over generated jets for each real jet)."""
     dists = np.asarray(dists, dtype=np.float64)
     cov = np.unique(np.argmin(dists, axis=1)).size / dists.shape[1]
     return float(cov), float(np.mean(np.min(dists, axis=0)))
