@@ -22,6 +22,13 @@ jet observables are in units of the jet pT (jetnet's convention, see
   high-level features [jet mass, jet pT, per-jet mean and std of η_rel, φ_rel, pT_rel]
   (not comparable with published FPD/KPD). Batch sizes shrink with small samples
   (min(20k, 0.4 n), min(50k, n) for FPD; min(5k, n) for KPD).
+- ``cov``/``mmd``: MPGAN's coverage and MMD on the energy mover's distance between jets
+  (:func:`genhep.metrics.emd.cov_mmd`, energyflow's EMD, jetnet's protocol):
+  ``cov_mmd_batches`` batches of ``cov_mmd_n_eval`` real and generated jets drawn with
+  replacement; COV = fraction of real jets nearest to some generated jet (higher is better),
+  MMD = mean EMD of a real jet to its nearest generated jet (lower is better); value = mean,
+  error = std over batches; real vs real from ``reference``. Needs POT (absent otherwise,
+  with the reason in :attr:`~JetNetEvaluator.skipped`).
 - ``fpnd``: only through ``jetnet.evaluation.fpnd`` (pretrained ParticleNet) when ``jetnet``
   and ``torch_geometric`` import, for 30-particle g/q/t jets; otherwise absent, with the
   reason in :attr:`JetNetEvaluator.skipped` and the log.
@@ -39,6 +46,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from genhep.evaluation.base import Evaluator, Metric, Sample
+from genhep.metrics.emd import NO_POT, cov_mmd
 from genhep.metrics.frechet import fpd
 from genhep.metrics.jet_clouds import (
     FPD_EFPSET_ARGS,
@@ -75,6 +83,10 @@ def energyflow_available() -> bool:
     return importlib.util.find_spec("energyflow") is not None
 
 
+def pot_available() -> bool:
+    return importlib.util.find_spec("ot") is not None
+
+
 def fpnd_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("jetnet", "torch_geometric"))
 
@@ -91,6 +103,8 @@ class JetNetEvaluator(Evaluator):
             itself since energyflow is no longer needed), ``True`` or ``False``.
         efp_jobs: ignored (was energyflow's processes; kept so old configs still load).
         distances: compute FPD and KPD (``fpd``/``kpd``, or ``fpd_hlf``/``kpd_hlf``).
+        cov_mmd: compute ``cov`` and ``mmd`` (EMD-based; needs POT).
+        cov_mmd_n_eval, cov_mmd_batches: their protocol (MPGAN and jetnet: 100 jets × 10).
         jet_type, num_particles: for FPND's applicability (from the data module).
     """
 
@@ -105,6 +119,9 @@ class JetNetEvaluator(Evaluator):
         use_efps: bool | None = None,
         efp_jobs: int | None = None,
         distances: bool = True,
+        cov_mmd: bool = True,
+        cov_mmd_n_eval: int = 100,
+        cov_mmd_batches: int = 10,
         jet_type: str | None = None,
         num_particles: int = 30,
         **unknown: Any,
@@ -114,6 +131,8 @@ class JetNetEvaluator(Evaluator):
         self.w1_batch_size, self.w1_num_batches, self.seed = w1_batch_size, w1_num_batches, seed
         self.use_efps = True if use_efps is None else bool(use_efps)
         self.efp_jobs, self.distances = efp_jobs, distances
+        self.cov_mmd, self.cov_mmd_n_eval = cov_mmd, cov_mmd_n_eval
+        self.cov_mmd_batches = cov_mmd_batches
         self.jet_type, self.num_particles = jet_type, num_particles
 
     # -- observables -----------------------------------------------------------------------
@@ -220,6 +239,25 @@ class JetNetEvaluator(Evaluator):
         else:
             for name in ("fpd", "kpd"):
                 self.skip(name, "turned off (distances=false)", warn=False)
+
+        if not self.cov_mmd:
+            self.skip("cov", "turned off (cov_mmd=false)", warn=False)
+            self.skip("mmd", "turned off (cov_mmd=false)", warn=False)
+        elif not pot_available():
+            self.skip("cov", NO_POT)
+            self.skip("mmd", NO_POT)
+        else:
+            n, k = self.cov_mmd_n_eval, self.cov_mmd_batches
+            with self.step(f"COV and MMD ({k} × {n} × {n} EMDs)"):
+                kw = {"n_eval": n, "n_batches": k}
+                c, c_err, m, m_err = cov_mmd(
+                    true, true_mask, gen, gen_mask, seed=self._rng(6), **kw
+                )
+                c_base, _, m_base, _ = cov_mmd(
+                    true, true_mask, ref, ref_mask, seed=self._rng(7), **kw
+                )
+            metrics["cov"] = Metric(c, c_err, c_base)
+            metrics["mmd"] = Metric(m, m_err, m_base)
 
         reason = self._fpnd_reason(len(gen))
         if reason is None:
