@@ -62,6 +62,7 @@ def test_trains_through_genhep_train_and_evaluates_with_its_masks(tmp_path):
             "data.n_events=null",
             "data.batch_size=64",
             "data.evaluator.distances=false",
+            "data.evaluator.cov_mmd=false",
             "model.hidden_features=8",
             "model.edge_hidden=[16,16]",
             "model.node_hidden=[16]",
