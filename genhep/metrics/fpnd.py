@@ -10,7 +10,8 @@ coffea and more):
   ``{g,q,t}_mu.txt`` (256,) / ``{g,q,t}_sigma.txt`` (256, 256), the mean and covariance of the
   classifier's penultimate activations on 50,000 real JetNet jets of that type.
   :func:`fpnd_resources` finds the folder with ``importlib.util.find_spec("jetnet")`` (which
-  locates the package without running its ``__init__``).
+  locates the package without running its ``__init__``). Since jetnet is never imported,
+  ``pip install --no-deps jetnet==0.2.5`` is enough (jetnet's own dependencies pin numpy < 2).
 - **Input**: jets ``(N, 30, 3)`` with the features ``[etarel, phirel, ptrel]`` in that order
   (JetNet's units: η and φ relative to the jet axis, pT as a fraction of the jet pT) and a
   mask ``(N, 30)``. Masked particles are set to zero, as in JetNet's zero-padded arrays that
@@ -79,7 +80,8 @@ def fpnd_resources(jet_type: str | None = None) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
             "FPND needs the ParticleNet weights and real-jet statistics shipped in the jetnet "
-            "package, which is not installed (pip install jetnet)"
+            "package, which is not installed (pip install --no-deps jetnet==0.2.5 is enough: "
+            "genhep only reads its files)"
         )
     for location in spec.submodule_search_locations:
         folder = Path(location).joinpath(*RESOURCE_SUBDIR)
