@@ -21,6 +21,7 @@ its cached weights and statistics, scipy's ``sqrtm``) on the same JetNet-like gl
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -66,6 +67,7 @@ def jetnet_particlenet():
     stub = None
     if importlib.util.find_spec("torch_cluster") is None:
         stub = types.ModuleType("torch_cluster")
+        stub.__spec__ = importlib.machinery.ModuleSpec("torch_cluster", None)
         stub.knn_graph = _knn_graph
         sys.modules["torch_cluster"] = stub
     from jetnet.evaluation import gen_metrics
