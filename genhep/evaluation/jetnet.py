@@ -29,9 +29,11 @@ jet observables are in units of the jet pT (jetnet's convention, see
   MMD = mean EMD of a real jet to its nearest generated jet (lower is better); value = mean,
   error = std over batches; real vs real from ``reference``. Needs POT (absent otherwise,
   with the reason in :attr:`~JetNetEvaluator.skipped`).
-- ``fpnd``: only through ``jetnet.evaluation.fpnd`` (pretrained ParticleNet) when ``jetnet``
-  and ``torch_geometric`` import, for 30-particle g/q/t jets; otherwise absent, with the
-  reason in :attr:`JetNetEvaluator.skipped` and the log.
+- ``fpnd``: :func:`genhep.metrics.fpnd.fpnd`, jetnet's FPND in plain torch (jetnet's trained
+  ParticleNet and real-jet statistics, read from the installed jetnet distribution; neither
+  torch_geometric nor a download needed), for 30-particle g/q/t jets and >= 50,000 generated
+  jets (the first 50,000 are used); baseline: the reference sample's FPND; no error. Otherwise
+  absent, with the reason in :attr:`JetNetEvaluator.skipped` and the log.
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ from matplotlib.figure import Figure
 
 from genhep.evaluation.base import Evaluator, Metric, Sample
 from genhep.metrics.emd import NO_POT, cov_mmd
+from genhep.metrics.fpnd import (
+    FPND_JET_TYPES,
+    FPND_NUM_PARTICLES,
+    FPND_NUM_SAMPLES,
+    fpnd,
+    fpnd_unavailable_reason,
+)
 from genhep.metrics.frechet import fpd
 from genhep.metrics.jet_clouds import (
     FPD_EFPSET_ARGS,
@@ -85,10 +94,6 @@ def energyflow_available() -> bool:
 
 def pot_available() -> bool:
     return importlib.util.find_spec("ot") is not None
-
-
-def fpnd_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("jetnet", "torch_geometric"))
 
 
 class JetNetEvaluator(Evaluator):
@@ -262,7 +267,11 @@ class JetNetEvaluator(Evaluator):
         reason = self._fpnd_reason(len(gen))
         if reason is None:
             with self.step("FPND (ParticleNet)"):
-                metrics["fpnd"] = self._fpnd(gen, true_mask, ref)
+                metrics["fpnd"] = Metric(
+                    fpnd(gen, gen_mask, self.jet_type),
+                    float("nan"),
+                    fpnd(ref, ref_mask, self.jet_type),
+                )
         else:
             self.skip("fpnd", reason, warn=False)
         return metrics
@@ -283,20 +292,14 @@ class JetNetEvaluator(Evaluator):
         return {"fpd": Metric(f_val, f_err, f_base), "kpd": Metric(k_val, k_err, k_base)}
 
     def _fpnd_reason(self, n_generated: int) -> str | None:
-        if not fpnd_available():
-            return "needs the jetnet package and torch_geometric (pretrained ParticleNet)"
-        if self.num_particles != 30 or self.jet_type not in ("g", "q", "t"):
+        if self.num_particles != FPND_NUM_PARTICLES or self.jet_type not in FPND_JET_TYPES:
             return "FPND is defined only for 30-particle g, q or t jets of a single type"
-        if n_generated < 50_000:
-            return f"FPND needs >= 50,000 generated jets, got {n_generated}"
+        reason = fpnd_unavailable_reason(self.jet_type)
+        if reason is not None:
+            return reason
+        if n_generated < FPND_NUM_SAMPLES:
+            return f"FPND needs >= {FPND_NUM_SAMPLES:,} generated jets, got {n_generated}"
         return None
-
-    def _fpnd(self, gen: np.ndarray, true_mask: np.ndarray, ref: np.ndarray) -> Metric:
-        from jetnet.evaluation import fpnd as jetnet_fpnd  # optional dependency
-
-        value = float(jetnet_fpnd(gen.astype(np.float32), self.jet_type, use_tqdm=False))
-        baseline = float(jetnet_fpnd(ref.astype(np.float32), self.jet_type, use_tqdm=False))
-        return Metric(value, float("nan"), baseline)
 
     # -- figures ---------------------------------------------------------------------------
 
