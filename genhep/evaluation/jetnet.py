@@ -87,11 +87,6 @@ LABELS = {
 NO_EFPS = "EFPs switched off (use_efps=false)"
 
 
-def energyflow_available() -> bool:
-    """Whether the reference ``energyflow`` package imports (genhep's EFPs do not need it)."""
-    return importlib.util.find_spec("energyflow") is not None
-
-
 def pot_available() -> bool:
     return importlib.util.find_spec("ot") is not None
 
@@ -106,7 +101,6 @@ class JetNetEvaluator(Evaluator):
         seed: seeds every random draw.
         use_efps: EFP-based metrics (``None``: yes, the default; genhep computes the EFPs
             itself since energyflow is no longer needed), ``True`` or ``False``.
-        efp_jobs: ignored (was energyflow's processes; kept so old configs still load).
         distances: compute FPD and KPD (``fpd``/``kpd``, or ``fpd_hlf``/``kpd_hlf``).
         cov_mmd: compute ``cov`` and ``mmd`` (EMD-based; needs POT).
         cov_mmd_n_eval, cov_mmd_batches: their protocol (MPGAN and jetnet: 100 jets × 10).
@@ -122,7 +116,6 @@ class JetNetEvaluator(Evaluator):
         w1_num_batches: int = 5,
         seed: int = 42,
         use_efps: bool | None = None,
-        efp_jobs: int | None = None,
         distances: bool = True,
         cov_mmd: bool = True,
         cov_mmd_n_eval: int = 100,
@@ -135,7 +128,7 @@ class JetNetEvaluator(Evaluator):
         self.particle_features = list(particle_features)
         self.w1_batch_size, self.w1_num_batches, self.seed = w1_batch_size, w1_num_batches, seed
         self.use_efps = True if use_efps is None else bool(use_efps)
-        self.efp_jobs, self.distances = efp_jobs, distances
+        self.distances = distances
         self.cov_mmd, self.cov_mmd_n_eval = cov_mmd, cov_mmd_n_eval
         self.cov_mmd_batches = cov_mmd_batches
         self.jet_type, self.num_particles = jet_type, num_particles
@@ -169,7 +162,7 @@ class JetNetEvaluator(Evaluator):
         """Features for FPD/KPD of :meth:`clouds`' output, ``(N, n_features)``: the 36 d <= 4
         EFPs (``use_efps``), else the high-level set of ``fpd_hlf``/``kpd_hlf``."""
         if self.use_efps:
-            return efps(x, mask, FPD_EFPSET_ARGS, self.efp_jobs)
+            return efps(x, mask, FPD_EFPSET_ARGS)
         return np.concatenate(
             [jet_mass(x, mask)[:, None], jet_pt(x, mask)[:, None], particle_moments(x, mask)],
             axis=1,
@@ -220,7 +213,7 @@ class JetNetEvaluator(Evaluator):
                 e = []
                 for label, (c, m) in clouds.items():
                     with self.step(f"EFPs, {label} ({len(c)} jets)"):
-                        e.append(efps(c, m, W1EFP_EFPSET_ARGS, self.efp_jobs))
+                        e.append(efps(c, m, W1EFP_EFPSET_ARGS))
             else:  # the W1-EFP set is part of the 36 FPD EFPs: computed once (EFPs dominate)
                 columns = efp_columns(FPD_EFPSET_ARGS, W1EFP_EFPSET_ARGS)
                 e = [f[:, columns] for f in features]

@@ -140,7 +140,6 @@ def efps(
     clouds: ArrayLike,
     mask: ArrayLike | None = None,
     efpset_args: tuple | list = W1EFP_EFPSET_ARGS,
-    efp_jobs: int | None = None,
     device: str | torch.device | None = None,
 ) -> np.ndarray:
     """Energy flow polynomials ``(N, n_efps)`` of each jet, as ``jetnet.utils.efps``.
@@ -152,9 +151,7 @@ def efps(
     d <= 4). Padded particles contribute nothing. Defaults: the W1-EFP set (n = 4, d = 4,
     prime); :data:`FPD_EFPSET_ARGS` gives the 36 EFPs with d <= 4 used for FPD/KPD.
     ``device``: where to compute (default: the input tensor's device, else the CPU).
-    ``efp_jobs`` is accepted for compatibility (energyflow's processes) and ignored.
     """
-    del efp_jobs
     columns = np.flatnonzero(efp.select(*efpset_args))
     if device is None:
         device = clouds.device if isinstance(clouds, torch.Tensor) else "cpu"
