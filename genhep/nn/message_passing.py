@@ -24,20 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-
-def _linear_stack(
-    sizes: Sequence[int], slope: float, dropout: float, final_activation: bool
-) -> nn.Sequential:
-    """Linear layers over ``sizes``, LeakyReLU(``slope``) after each (the last one only if
-    ``final_activation``) and dropout after each."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if final_activation or i < len(sizes) - 2:
-            layers.append(nn.LeakyReLU(slope))
-        if dropout:
-            layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+from genhep.nn.mlp import leaky_stack
 
 
 class MessagePassing(nn.Module):
@@ -61,9 +48,9 @@ class MessagePassing(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.edge = _linear_stack([2 * in_features, *edge_hidden], slope, dropout, True)
+        self.edge = leaky_stack([2 * in_features, *edge_hidden], slope, dropout, True)
         node_sizes = [edge_hidden[-1] + in_features, *node_hidden, out_features]
-        self.node = _linear_stack(node_sizes, slope, dropout, False)
+        self.node = leaky_stack(node_sizes, slope, dropout, False)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """``x`` ``(B, N, F)``; ``mask`` ``(B, N)`` bool or 0/1, genuine particles (``None``:
