@@ -183,13 +183,14 @@ def test_real_vs_real_disagreement_is_a_footnoted_mean(tmp_path):
 def test_csv_parses_back_to_the_numbers(sweep):
     make_report([sweep], figures=False)
     rows = list(csv.DictReader((sweep / "report.csv").open()))
-    assert list(rows[0])[:10] == [
+    assert list(rows[0])[:11] == [
         "label",
         "kind",
         "run_dir",
         "model",
         "data",
         "split",
+        "section",
         "w1_x0",
         "w1_x0_error",
         "nll_true",
@@ -223,7 +224,7 @@ def test_reference_table_is_written_beside_ours(sweep, tmp_path, capsys):
     for text in (captured.out, (sweep / "report.md").read_text()):
         assert "Reference: Lu et al. PRD 103 036012 (2021), Table II" in text
         assert "| SARM | 0.0912 ± 0.0049 | 2.7 | — |" in text
-        assert "| LAGAN | 0.310 ± 0.020 | — | 1.5 |" in text
+        assert "| LAGAN | 0.31 ± 0.02 | — | 1.5 |" in text  # as published
     assert "reference metrics not in the runs' results: w1_mass" in captured.err
     rows = list(csv.DictReader((sweep / "report.csv").open()))
     sarm = next(r for r in rows if r["label"] == "SARM")
