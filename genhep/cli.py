@@ -29,7 +29,7 @@ commands:
   evaluate   evaluate a checkpoint:    genhep evaluate ckpt_path=<run dir or .ckpt> [split=test]
              a sample file:            genhep evaluate samples=<file.h5> data=<family>
   sample     write samples:            genhep sample ckpt_path=<run dir> n_events=<N> out=<file.h5>
-  report     table + figures:          genhep report <sweep dir or run dirs> [--reference NAME|FILE] [--columns a,b] [--average-over seed]
+  report     table + figures:          genhep report <sweep dir or run dirs> [--reference NAME|FILE] [--columns a,b] [--average-over seed] [--sections data.jet_type] [--scales w1m=1e-3]
   data       make a dataset:           genhep data generate data=calorimeter data.generator.n_events=100000
 
 'genhep train --help' lists the config groups and their options.

@@ -183,13 +183,14 @@ def test_real_vs_real_disagreement_is_a_footnoted_mean(tmp_path):
 def test_csv_parses_back_to_the_numbers(sweep):
     make_report([sweep], figures=False)
     rows = list(csv.DictReader((sweep / "report.csv").open()))
-    assert list(rows[0])[:10] == [
+    assert list(rows[0])[:11] == [
         "label",
         "kind",
         "run_dir",
         "model",
         "data",
         "split",
+        "section",
         "w1_x0",
         "w1_x0_error",
         "nll_true",
@@ -223,7 +224,7 @@ def test_reference_table_is_written_beside_ours(sweep, tmp_path, capsys):
     for text in (captured.out, (sweep / "report.md").read_text()):
         assert "Reference: Lu et al. PRD 103 036012 (2021), Table II" in text
         assert "| SARM | 0.0912 ± 0.0049 | 2.7 | — |" in text
-        assert "| LAGAN | 0.310 ± 0.020 | — | 1.5 |" in text
+        assert "| LAGAN | 0.31 ± 0.02 | — | 1.5 |" in text  # as published
     assert "reference metrics not in the runs' results: w1_mass" in captured.err
     rows = list(csv.DictReader((sweep / "report.csv").open()))
     sarm = next(r for r in rows if r["label"] == "SARM")
@@ -462,7 +463,9 @@ def test_reference_option_wins_and_disagreement_warns(images, tmp_path, capsys):
     assert "configs disagree on report.reference" in captured.err
     assert '"sarm_prd2021"' in captured.err and '"sarm_orders"' in captured.err
     assert "Reference:" not in (images / "report.md").read_text()
-    with pytest.raises(ReportError, match="packaged reference: sarm_orders, sarm_prd2021"):
+    with pytest.raises(
+        ReportError, match="packaged reference: mpgan_neurips2021, sarm_orders, sarm_prd2021"
+    ):
         make_report([images], reference="sarm_prd2022", figures=False)
 
 
@@ -552,7 +555,7 @@ def test_runs_disagreeing_on_monte_carlo_list_each(tmp_path):
 
 
 def test_packaged_references_hold_the_papers_numbers():
-    assert {"sarm_prd2021", "sarm_orders"} <= set(reference_names())
+    assert {"sarm_prd2021", "sarm_orders", "mpgan_neurips2021"} <= set(reference_names())
     paper = load_reference("sarm_prd2021")
     assert list(paper.rows) == [
         "LAGAN",
@@ -630,3 +633,315 @@ def test_likelihood_table_labels_the_kind_of_log_prob(tmp_path):
     assert rows[2:4] == [["model=mdn", "exact", "1.44"], ["model=vae", "bound", "2.16"]]
     assert "bound: lower bound of the log-likelihood (ELBO)." in section
     assert "not comparable" in section
+
+
+# --------------------------------------------------------------------------- MPGAN's Table 2
+
+JETS = {"g": "gluon", "q": "light quark", "t": "top"}
+MPGAN_REPORT = {
+    "report.reference": "mpgan_neurips2021",
+    "report.columns": ["w1m", "w1p", "w1efp", "fpnd", "cov", "mmd"],
+    "report.sections": "data.jet_type",
+    "report.section_labels": JETS,
+    "report.scales": {"w1m": 1.0e-3, "w1p": 1.0e-3, "w1efp": 1.0e-5},
+}
+
+
+def write_jet_run(
+    folder: Path, jet: str, pair: str, w1m: float, rvr: float, **report: object
+) -> Path:
+    """A JetNet run of generator/discriminator ``pair`` on ``jet`` jets: W1M ``w1m`` ±
+    ``w1m / 10`` against the real-vs-real ``rvr`` (the jet type's), labelled as MPGAN's rows."""
+    overrides = [f"data.jet_type={jet}", f"model.pair={pair.replace(' / ', '-')}"]
+    metrics = {
+        "w1m": (w1m, w1m / 10, rvr),
+        "w1p": (2 * w1m, 0.2 * w1m, 2 * rvr),
+        "w1efp": (w1m / 100, w1m / 1000, rvr / 100),
+        "fpnd": (0.12, float("nan"), 0.01),
+        "cov": (0.56, 0.01, 0.6),
+        "mmd": (0.037, 0.001, 0.03),
+        "fpd": (0.3e-3, 0.06e-3, 0.08e-3),
+        "kpd": (-0.001e-3, 0.004e-3, -0.006e-3),
+    }
+    config = run_config(overrides, label=f"{JETS[jet]} · {pair}", **report)
+    return write_run(folder, overrides, metrics, data="jetnet", config=config)
+
+
+@pytest.fixture
+def jets(tmp_path: Path) -> Path:
+    """MP / MP and FC / PointNet on gluon, top and light-quark jets (in that order), each
+    jet type with its own real-vs-real W1M; and a failed top job (no config)."""
+    rvr = {"g": 0.7e-3, "q": 0.5e-3, "t": 0.51e-3}
+    job = 0
+    for jet in ("g", "t", "q"):
+        for pair, w1m in (("MP / MP", 0.8e-3), ("FC / PointNet", 2.0e-3)):
+            write_jet_run(tmp_path / str(job), jet, pair, w1m, rvr[jet], **MPGAN_REPORT)
+            job += 1
+    write_failed_run(tmp_path / str(job), ["data.jet_type=t", "model.pair=MP-PointNet"], "nan")
+    return tmp_path
+
+
+def test_sections_have_their_own_real_vs_real_rows(jets, capsys):
+    command([str(jets), "--no-figures"])
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err
+    markdown = (jets / "report.md").read_text()
+    main = markdown.split("### ")[0]
+    header, _, *rows = table_lines(main)
+    assert header == ["run", "w1m (×10⁻³)", "w1p (×10⁻³)", "w1efp (×10⁻⁵)", "fpnd", "cov", "mmd"]
+    firsts = [r[0] for r in rows]
+    # blocks in order of first appearance, the failed job (no config) by its override
+    assert firsts == [
+        "**gluon**",
+        "gluon · MP / MP",
+        "gluon · MP / MP (reference)",
+        "gluon · FC / PointNet",
+        "gluon · FC / PointNet (reference)",
+        "real vs real",
+        "real vs real (reference)",
+        "**top**",
+        "top · MP / MP",
+        "top · MP / MP (reference)",
+        "top · FC / PointNet",
+        "top · FC / PointNet (reference)",
+        "data.jet_type=t model.pair=MP-PointNet (failed)",
+        "real vs real",
+        "real vs real (reference)",
+        "**light quark**",
+        "light quark · MP / MP",
+        "light quark · MP / MP (reference)",
+        "light quark · FC / PointNet",
+        "light quark · FC / PointNet (reference)",
+        "real vs real",
+        "real vs real (reference)",
+    ]
+    by_block = {}
+    for row in rows:
+        if row[0].startswith("**"):
+            block = row[0].strip("*")
+        by_block.setdefault(block, []).append(row)
+    # each section's real-vs-real row is its own runs' value, without a dagger
+    rvr = [r for r in by_block["gluon"] if r[0] == "real vs real"][0]
+    assert rvr[1:4] == ["0.700", "1.40", "0.700"]  # to the errors' decimals
+    assert [r for r in by_block["top"] if r[0] == "real vs real"][0][1] == "0.510"
+    assert [r for r in by_block["light quark"] if r[0] == "real vs real"][0][1] == "0.500"
+    assert "†" not in main and "disagree" not in main
+    # the published real-vs-real numbers of the section under ours
+    published = [r for r in by_block["top"] if r[0] == "real vs real (reference)"][0]
+    assert published[1:4] == ["0.51 ± 0.07", "0.55 ± 0.07", "1.1 ± 0.1"]
+    # values and errors in the columns' units; the paper's numbers as published
+    assert by_block["gluon"][1][1:4] == ["0.800 ± 0.080", "1.60 ± 0.16", "0.800 ± 0.080"]
+    assert by_block["gluon"][2][1:7] == [
+        "0.7 ± 0.2",
+        "0.9 ± 0.3",
+        "0.7 ± 0.2",
+        "0.12",
+        "0.56",
+        "0.037",
+    ]
+    assert "- sections by data.jet_type: gluon, top, light quark" in markdown
+    # the CSV: a section column, one real-vs-real line per section, raw numbers
+    lines = list(csv.DictReader((jets / "report.csv").open()))
+    rvr_lines = [r for r in lines if r["kind"] == "real_vs_real"]
+    assert [r["section"] for r in rvr_lines] == ["gluon", "top", "light quark"]
+    assert [float(r["w1m"]) for r in rvr_lines] == pytest.approx([0.7e-3, 0.51e-3, 0.5e-3])
+    first = next(r for r in lines if r["label"] == "gluon · MP / MP")
+    assert first["section"] == "gluon" and float(first["w1m"]) == 0.8e-3
+    assert float(first["w1m_error"]) == pytest.approx(0.8e-4, rel=1e-12)
+    failed = next(r for r in lines if r["kind"] == "failed")
+    assert failed["section"] == "top"
+    paper = next(r for r in lines if r["label"] == "top · real vs real")
+    assert paper["kind"] == "reference" and paper["section"] == "top"
+    assert float(paper["w1m"]) == pytest.approx(0.51e-3) and float(paper["w1efp"]) == (
+        pytest.approx(1.1e-5)
+    )
+
+
+def test_sections_option_and_labels_from_the_command_line(tmp_path):
+    for job, (jet, rvr) in enumerate([("g", 0.1), ("g", 0.1), ("q", 0.3)]):
+        overrides = [f"data.jet_type={jet}", f"seed={job}"]
+        write_run(tmp_path / str(job), overrides, {"w1": (0.2 + job, 0.01, rvr)})
+    # one real-vs-real row for all: the runs disagree
+    report = make_report([tmp_path], figures=False)
+    assert report.sections == [] and "w1" in report.real_vs_real_spread
+    command([str(tmp_path), "--no-figures", "--sections", "data.jet_type"])
+    rows = table_lines((tmp_path / "report.md").read_text())[2:]
+    assert [r[0] for r in rows] == [
+        "**g**",
+        "data.jet_type=g seed=0",
+        "data.jet_type=g seed=1",
+        "real vs real",
+        "**q**",
+        "data.jet_type=q seed=2",
+        "real vs real",
+    ]
+    assert [r[1] for r in rows if r[0] == "real vs real"] == ["0.100", "0.300"]
+    command([str(tmp_path), "--no-figures", "--sections=data.jet_type", "--section-labels=g=gluon"])
+    rows = table_lines((tmp_path / "report.md").read_text())[2:]
+    assert [r[0] for r in rows if r[0].startswith("**")] == ["**gluon**", "**q**"]
+    # a section key that is averaged over would mix the sections in one row
+    with pytest.raises(ReportError, match="average_over"):
+        make_report([tmp_path], sections="data.jet_type", average_over=["data"], figures=False)
+
+
+def test_sections_draw_figures_per_section(tmp_path):
+    rng = np.random.default_rng(1)
+    for job, jet in enumerate(("g", "t")):
+        real = rng.normal(loc=job, size=500)
+        write_run(
+            tmp_path / str(job),
+            [f"data.jet_type={jet}"],
+            {"w1": (0.1, 0.01, 0.05)},
+            observables={"mass": (real + 0.1, real)},
+        )
+    report = make_report([tmp_path], sections="data.jet_type")
+    assert [p.relative_to(tmp_path).as_posix() for p in report.figures] == [
+        "figures/g/mass.png",
+        "figures/t/mass.png",
+    ]
+    assert "![g/mass](figures/g/mass.png)" in (tmp_path / "report.md").read_text()
+
+
+def test_scales_divide_values_errors_and_real_vs_real(tmp_path):
+    write_run(tmp_path / "0", ["x=1"], {"w1m": (7.5e-4, 2.5e-5, 3.1e-4), "cov": (0.5, 0.01, 0.6)})
+    write_run(tmp_path / "1", ["x=2"], {"w1m": (1.25e-3, 5e-5, 3.1e-4), "cov": (0.4, 0.01, 0.6)})
+    command([str(tmp_path), "--no-figures", "--scales", "w1m=1e-3"])
+    header, _, *rows = table_lines((tmp_path / "report.md").read_text())
+    assert header == ["run", "w1m (×10⁻³)", "cov", "samples/s"]
+    assert rows[0][:3] == ["x=1", "0.750 ± 0.025", "0.500 ± 0.010"]
+    assert rows[1][:2] == ["x=2", "1.250 ± 0.050"]
+    assert rows[2][:2] == ["real vs real", "0.310"]
+    # the CSV keeps the raw numbers
+    lines = list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert float(lines[0]["w1m"]) == 7.5e-4 and float(lines[0]["w1m_error"]) == 2.5e-5
+    # scales from the configs; a unit that is no power of ten is written out
+    for job in (0, 1):
+        path = tmp_path / str(job) / ".hydra" / "config.yaml"
+        path.write_text(
+            yaml.safe_dump(run_config([f"x={job + 1}"], **{"report.scales": {"w1m": 2.5e-4}}))
+        )
+    make_report([tmp_path], figures=False)
+    header, _, *rows = table_lines((tmp_path / "report.md").read_text())
+    assert header[1] == "w1m (×0.00025)" and rows[0][1] == "3.00 ± 0.10"
+
+
+def test_reference_scales_are_converted_to_the_reports(tmp_path):
+    write_run(
+        tmp_path / "0",
+        ["x=1"],
+        {"w1m": (7.5e-4, 2.5e-5, 3.1e-4)},
+        config=run_config(["x=1"], label="MP / MP"),
+    )
+    reference = tmp_path / "paper.yaml"
+    reference.write_text(
+        yaml.safe_dump(
+            {
+                "source": "paper",
+                "scales": {"w1m": 1.0e-3},
+                "rows": {"MP / MP": {"w1m": [0.7, 0.2]}, "real vs real": {"w1m": [0.5, 0.1]}},
+            }
+        )
+    )
+    # no scale of its own: the report shows the reference's unit
+    make_report([tmp_path / "0"], out=tmp_path, reference=reference, figures=False)
+    markdown = (tmp_path / "report.md").read_text()
+    header, _, *rows = table_lines(markdown.split("### ")[0])
+    assert header == ["run", "w1m (×10⁻³)", "samples/s"]
+    assert rows == [
+        ["MP / MP", "0.750 ± 0.025", "812"],
+        ["MP / MP (reference)", "0.7 ± 0.2", "—"],
+        ["real vs real", "0.310", "—"],
+        ["real vs real (reference)", "0.5 ± 0.1", "—"],
+    ]
+    assert "converted" not in markdown
+    # the report in ×10⁻⁴: the reference's ×10⁻³ numbers are converted, never mixed
+    make_report(
+        [tmp_path / "0"], out=tmp_path, reference=reference, figures=False, scales={"w1m": 1e-4}
+    )
+    markdown = (tmp_path / "report.md").read_text()
+    header, _, *rows = table_lines(markdown.split("### ")[0])
+    assert header[1] == "w1m (×10⁻⁴)"
+    assert [r[1] for r in rows] == ["7.50 ± 0.25", "7 ± 2", "3.10", "5 ± 1"]
+    assert "converted to the columns' units from the reference's: w1m (×10⁻³)" in markdown
+    paper = markdown.split("### Reference: paper")[1]
+    assert table_lines(paper)[0] == ["row", "w1m (×10⁻⁴)"]
+    assert table_lines(paper)[2] == ["MP / MP", "7 ± 2"]
+    # the CSV holds the reference in raw units
+    lines = list(csv.DictReader((tmp_path / "report.csv").open()))
+    published = next(r for r in lines if r["label"] == "MP / MP" and r["kind"] == "reference")
+    assert float(published["w1m"]) == pytest.approx(7e-4) and float(
+        published["w1m_error"]
+    ) == pytest.approx(2e-4)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0e-3, "small", [1.0e-3], True])
+def test_a_bad_scale_names_the_key(tmp_path, bad):
+    config = run_config(["x=1"], **{"report.scales": {"w1m": 1e-3, "w1p": bad}})
+    write_run(tmp_path / "0", ["x=1"], {"w1m": (0.1, 0.01, 0.05)}, config=config)
+    with pytest.raises(ReportError, match=r"config.yaml: report.scales.w1p is .*positive number"):
+        make_report([tmp_path], figures=False)
+    reference = tmp_path / "paper.yaml"
+    reference.write_text(yaml.safe_dump({"scales": {"w1m": bad}, "rows": {"a": {"w1m": 1.0}}}))
+    with pytest.raises(ReportError, match=r"paper.yaml: scales.w1m is .*positive number"):
+        make_report([tmp_path], figures=False, scales={}, reference=reference)
+
+
+def test_bad_scales_on_the_command_line(tmp_path, capsys):
+    write_run(tmp_path / "0", ["x=1"], {"w1m": (0.1, 0.01, 0.05)})
+    with pytest.raises(SystemExit) as info:
+        command([str(tmp_path), "--scales", "w1m=0"])
+    assert info.value.code == 2
+    assert "w1m=0 is not a positive number" in capsys.readouterr().err
+    with pytest.raises(ReportError, match=r"scales.w1m is -1"):
+        make_report([tmp_path], scales={"w1m": -1}, figures=False)
+    # "1e-3" (a string to YAML 1.1) is a number
+    report = make_report([tmp_path], scales={"w1m": "1e-3"}, figures=False)
+    assert report.settings.scales == {"w1m": 1e-3}
+
+
+def test_mpgan_reference_holds_table_2():
+    paper = load_reference("mpgan_neurips2021")
+    jets = [label for label in paper.rows if "real vs real" not in label]
+    assert jets == [
+        "gluon · FC / FC",
+        "gluon · GraphCNN / FC",
+        "gluon · FC / PointNet",
+        "gluon · GraphCNN / PointNet",
+        "gluon · MP / MP",
+        "gluon · MP-LFC / MP",
+        "gluon · MP / PointNet",
+        "light quark · FC / PointNet",
+        "light quark · MP / MP",
+        "light quark · MP-LFC / MP",
+        "top · FC / PointNet",
+        "top · MP / MP",
+        "top · MP / PointNet",
+    ]
+    for label in jets:
+        assert {"w1m", "w1p", "w1efp", "fpnd", "cov", "mmd"} <= set(paper.rows[label])
+        assert all(paper.rows[label][m][1] is not None for m in ("w1m", "w1p", "w1efp"))
+    assert paper.rows["gluon · FC / FC"]["w1m"] == (18.3, 0.2)
+    assert paper.rows["gluon · GraphCNN / PointNet"]["w1efp"] == (200, 1000)
+    assert paper.rows["gluon · GraphCNN / PointNet"]["fpnd"] == (7000, None)
+    assert paper.rows["light quark · MP-LFC / MP"]["fpnd"] == (0.08, None)
+    assert paper.rows["top · MP / PointNet"] == {
+        "w1m": (0.76, 0.08),
+        "w1p": (1.6, 0.4),
+        "w1efp": (4, 1),
+        "fpnd": (3.7, None),
+        "cov": (0.59, None),
+        "mmd": (0.072, None),
+    }
+    # the paper's units: W1M ×10⁻³, W1EFP ×10⁻⁵; FPD/KPD ×10⁻³ (2211.10295)
+    assert paper.entry("gluon · MP / MP", "w1m") == pytest.approx((0.7e-3, 0.2e-3))
+    assert paper.entry("gluon · MP / MP", "w1efp") == pytest.approx((0.7e-5, 0.2e-5))
+    assert paper.entry("gluon · MP / MP", "fpd") == pytest.approx((0.30e-3, 0.06e-3))
+    assert paper.entry("gluon · real vs real", "kpd") == pytest.approx((-0.006e-3, 0.005e-3))
+    assert paper.rows["top · real vs real"] == {
+        "w1m": (0.51, 0.07),
+        "w1p": (0.55, 0.07),
+        "w1efp": (1.1, 0.1),
+    }
+    assert paper.rows["light quark · real vs real"]["w1efp"] == (0.46, 0.04)
+    assert paper.speed["gluon · MP / MP"] == 28000 and paper.monte_carlo_speed == 21.7
+    assert "35.7 µs/jet" in paper.speed_note and "46 ms/jet" in paper.speed_note

@@ -12,6 +12,21 @@ std). Columns are the metrics of ``results.json`` as ``value ± error``, those o
 (a paper's numbers, :mod:`genhep.report.reference`) is printed beside ours. Layouts:
 :mod:`genhep.report.tables`.
 
+``report.sections`` (a config key such as ``data.jet_type``) puts the rows in blocks, one
+per value in order of first appearance, each titled (``report.section_labels`` maps a
+value to its title) and closed by its own real-vs-real row: the runs of a section share
+the real data. ``report.scales`` shows a metric in a unit (``{w1m: 1.0e-3}``: values,
+errors and real-vs-real divided by 10⁻³, header ``w1m (×10⁻³)``); a reference's numbers,
+given in its own ``scales``, are converted to the same unit. ``report.csv`` keeps raw
+numbers and has a ``section`` column. MPGAN's Table 2 in the paper's layout::
+
+    report:
+      reference: mpgan_neurips2021
+      columns: [w1m, w1p, w1efp, fpnd, cov, mmd]
+      sections: data.jet_type
+      section_labels: {g: gluon, q: light quark, t: top}
+      scales: {w1m: 1.0e-3, w1p: 1.0e-3, w1efp: 1.0e-5, fpd: 1.0e-3, kpd: 1.0e-3}
+
 Modules: ``formatting`` (numbers), ``runs`` (run directories), ``rows`` (grouping,
 averaging, labels), ``reference`` (published tables), ``settings`` (command line vs the
 runs' configs), ``tables`` (the tables as strings), ``markdown`` and ``csv_table``
@@ -29,7 +44,7 @@ from genhep.report.formatting import (
 )
 from genhep.report.markdown import render_markdown, render_tables
 from genhep.report.reference import Reference, load_reference, reference_names
-from genhep.report.rows import Row, group_runs, label_runs
+from genhep.report.rows import Row, Section, group_runs, label_runs, section_rows
 from genhep.report.runs import Run, find_run_dirs, load_run
 from genhep.report.tables import Report
 
@@ -39,6 +54,7 @@ __all__ = [
     "ReportError",
     "Row",
     "Run",
+    "Section",
     "command",
     "error_decimals",
     "find_run_dirs",
@@ -54,4 +70,5 @@ __all__ = [
     "render_csv",
     "render_markdown",
     "render_tables",
+    "section_rows",
 ]

@@ -6,17 +6,18 @@ import argparse
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from genhep.report.csv_table import render_csv
 from genhep.report.errors import ReportError
-from genhep.report.figures import overlay_figures
+from genhep.report.figures import overlay_figures, safe_name
 from genhep.report.markdown import render_markdown, render_tables
 from genhep.report.reference import load_reference
-from genhep.report.rows import group_runs, label_rows, label_runs, real_vs_real
+from genhep.report.rows import group_runs, label_rows, label_runs, real_vs_real, section_rows
 from genhep.report.runs import RESULTS, Run, find_run_dirs, load_run
-from genhep.report.settings import resolve_settings
+from genhep.report.settings import positive_number, resolve_settings
 from genhep.report.tables import Report
 from genhep.utils.io import atomic_write_text
 
@@ -70,11 +71,15 @@ def make_report(
     figures: bool = True,
     columns: Sequence[str] | None = None,
     average_over: Sequence[str] | None = None,
+    sections: str | None = None,
+    section_labels: Mapping[str, str] | None = None,
+    scales: Mapping[str, Any] | None = None,
 ) -> Report:
     """Collect the runs under ``paths``, write ``report.md``, ``report.csv`` and figures.
 
-    ``reference``, ``columns`` and ``average_over`` default to the ``report`` settings
-    the runs' configs agree on (:mod:`genhep.report.settings`). Raises
+    ``reference``, ``columns``, ``average_over``, ``sections``, ``section_labels`` and
+    ``scales`` default to the ``report`` settings the runs' configs agree on
+    (:mod:`genhep.report.settings`). Raises
     :class:`ReportError` for input a person must fix. Returns the report; its
     ``warnings`` list what the person should know (mixed families or splits).
     """
@@ -91,6 +96,9 @@ def make_report(
         reference=None if reference is None else os.fspath(reference),
         columns=columns,
         average_over=average_over,
+        sections=sections,
+        section_labels=section_labels,
+        scales=scales,
     )
     ref = None if settings.reference is None else load_reference(settings.reference)
     out_dir = Path(out).resolve() if out is not None else _default_out(given)
@@ -115,11 +123,36 @@ def make_report(
         warnings.append("no run has results to show")
     others = [m for m in metrics if m not in main]
     rvr, spread = real_vs_real(runs, main + others)
-    report = Report(
-        runs, rows, split, main, others, common, rvr, spread, settings, ref, warnings, out=out_dir
+    sections = (
+        []
+        if settings.sections is None
+        else section_rows(rows, main + others, settings.sections, settings.section_labels)
     )
-    if figures:
+    if settings.sections is not None and (unset := [s.label for s in sections if s.value is None]):
+        warnings.append(f"runs without {settings.sections}: their rows are under '{unset[0]}'")
+    if metrics and (unknown := [m for m in settings.scales if m not in metrics]):
+        warnings.append(f"scales of metrics no run has: {', '.join(unknown)}")
+    report = Report(
+        runs,
+        rows,
+        split,
+        main,
+        others,
+        common,
+        rvr,
+        spread,
+        settings,
+        ref,
+        warnings,
+        out=out_dir,
+        sections=sections,
+    )
+    if figures and not sections:
         report.figures = overlay_figures(rows, split, out_dir / "figures")
+    elif figures:
+        for section in sections:
+            folder = out_dir / "figures" / safe_name(str(section.label))
+            report.figures += overlay_figures(section.rows, split, folder, title=section.label)
     atomic_write_text(out_dir / "report.csv", render_csv(report))
     atomic_write_text(out_dir / "report.md", render_markdown(report))
     return report
@@ -129,13 +162,35 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def _pairs(text: str) -> dict[str, str]:
+    pairs = {}
+    for item in _names(text):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"{item!r} is not NAME=VALUE")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _scales(text: str) -> dict[str, float]:
+    scales = {}
+    for name, value in _pairs(text).items():
+        if (scale := positive_number(value)) is None:
+            raise argparse.ArgumentTypeError(
+                f"{name}={value} is not a positive number (the unit {name} is shown in)"
+            )
+        scales[name] = scale
+    return scales
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genhep report",
         description=(
             "Collect the results.json files of a sweep (or of several run directories) into "
             "one table (report.md, report.csv) and overlay figures (figures/<observable>.png, .pdf). "
-            "--reference, --columns and --average-over default to the runs' report.* config."
+            "--reference, --columns, --average-over, --sections, --section-labels and --scales "
+            "default to the runs' report.* config."
         ),
         epilog="Reference file schema: see the docstring of genhep/report/reference.py.",
     )
@@ -163,6 +218,24 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY,...",
         help="config keys (e.g. seed): runs differing only in them are one row, mean ± std",
     )
+    parser.add_argument(
+        "--sections",
+        metavar="KEY",
+        help="config key (e.g. data.jet_type): rows in blocks by its value, each block with "
+        "its own real-vs-real row",
+    )
+    parser.add_argument(
+        "--section-labels",
+        type=_pairs,
+        metavar="VALUE=LABEL,...",
+        help="titles of the sections (e.g. g=gluon,q=light quark,t=top)",
+    )
+    parser.add_argument(
+        "--scales",
+        type=_scales,
+        metavar="METRIC=UNIT,...",
+        help="show metrics in units (e.g. w1m=1e-3: values and errors ×10³, header 'w1m (×10⁻³)')",
+    )
     parser.add_argument("--split", choices=SPLITS, help="which evaluation to show (default: test)")
     parser.add_argument("--no-figures", action="store_true", help="write the tables only")
     return parser
@@ -180,6 +253,9 @@ def command(args: Sequence[str] | None = None) -> None:
             figures=not options.no_figures,
             columns=options.columns,
             average_over=options.average_over,
+            sections=options.sections,
+            section_labels=options.section_labels,
+            scales=options.scales,
         )
     except ReportError as err:
         sys.stderr.write(f"genhep report: {err}\n")

@@ -25,17 +25,20 @@ def _observables(run: Run, split: str) -> Iterator[tuple[str, np.ndarray, np.nda
                 yield name, arrays[key], real
 
 
-def _safe_name(name: str) -> str:
+def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", name).strip("._") or "observable"
 
 
-def overlay_figures(rows: Sequence[Row], split: str, folder: Path) -> list[Path]:
+def overlay_figures(
+    rows: Sequence[Row], split: str, folder: Path, title: str | None = None
+) -> list[Path]:
     """One figure per observable, ``<observable>.png`` and ``.pdf``: the first run's real
     histogram, every row's generated one and their ratios to the real one
     (:func:`~genhep.plotting.histogram_overlay`). Returns the PNG paths (what ``report.md``
-    shows).
+    shows). ``title`` (a section's) goes top left.
 
-    A row of several runs shows their generated samples pooled.
+    A row of several runs shows their generated samples pooled. A report in sections
+    draws each section's figures in ``figures/<section>/``: its rows share the real data.
     """
     import matplotlib.pyplot as plt
 
@@ -57,7 +60,9 @@ def overlay_figures(rows: Sequence[Row], split: str, folder: Path) -> list[Path]
         pooled = {label: np.concatenate(parts) for label, parts in samples.items()}
         fig = histogram_overlay({"real": real[name], **pooled}, xlabel=name)
         fig.axes[0].set_title(f"{split} split", loc="right", fontsize="small")
-        png, _ = save_figure(fig, folder / _safe_name(name), dpi=120)
+        if title is not None:
+            fig.axes[0].set_title(title, loc="left", fontsize="small")
+        png, _ = save_figure(fig, folder / safe_name(name), dpi=120)
         plt.close(fig)
         written.append(png)
     return written

@@ -66,12 +66,18 @@ def format_measurement(value: Any, error: Any, digits: int = 2) -> str:
 
 
 def format_published(value: float | None, error: float | None) -> str:
-    """A reference table's cell: the number as published, or ``value ± error``."""
+    """A reference table's cell: the number as published, or ``value ± error`` with the
+    error as published (to 6 significant digits, hiding the noise of a unit conversion) and
+    the value to the error's decimal place: ``12 ± 8``, ``0.69 ± 0.07``, ``200 ± 1000``."""
     if value is None:
         return MISSING
     if error is None:
         return f"{value:g}"
-    return format_measurement(value, error)
+    text = f"{error:g}"
+    if "e" in text or not is_finite(error) or not is_finite(value):
+        return format_measurement(value, error)
+    decimals = len(text.split(".", 1)[1]) if "." in text else 0
+    return f"{_fixed(value, decimals)} ± {text}"
 
 
 def format_rate(value: Any) -> str:

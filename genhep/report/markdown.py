@@ -47,10 +47,18 @@ def render_markdown(report: Report) -> str:
         summary.append("- common overrides: " + " ".join(f"`{o}`" for o in report.common_overrides))
     if report.settings.average_over:
         summary.append("- averaged over: " + ", ".join(report.settings.average_over))
+    if report.sections:
+        titles = ", ".join(str(section.label) for section in report.sections)
+        summary.append(f"- sections by {report.settings.sections}: {titles}")
     parts = ["# genhep report", "\n".join(summary), render_tables(report).rstrip()]
     if report.warnings:
         parts.append("\n".join(f"> warning: {w}" for w in report.warnings))
     if report.figures and report.out is not None:
-        links = [f"![{p.stem}]({p.relative_to(report.out).as_posix()})" for p in report.figures]
+        folder = report.out / "figures"
+        links = [
+            f"![{p.relative_to(folder).with_suffix('').as_posix()}]"
+            f"({p.relative_to(report.out).as_posix()})"
+            for p in report.figures
+        ]
         parts.append("## Observables\n\n" + "\n".join(links))
     return "\n\n".join(parts) + "\n"

@@ -4,21 +4,36 @@ A reference is a YAML (or JSON) file of this schema::
 
     source: "Lu et al., PRD 103, 036012 (2021), Table II"   # where the numbers come from
     note: "optional free text"                                # optional
+    scales:                        # optional: metric -> the unit its numbers are given in
+      w1_mass: 1.0e-3              #   (the paper's "×10⁻³"): 1.07 here means 1.07e-3
     rows:                                                     # label -> metric -> number
       SARM-2 (D+D):
         w1_mass: [1.07, 0.05]      # value and error
         w1_pt: 2.3                 # value only
       LAGAN:
         w1_mass: {value: 3.1, error: 0.2}
+      real vs real:                # optional: the published real-vs-real numbers
+        w1_mass: [0.31, 0.02]
     speed:                         # optional: label -> generation speed (samples/s)
       LAGAN: 10176
       Pythia: 34                   # "Monte Carlo" or "Pythia": the simulation's own speed
     speed_note: "images/s on 4 TITAN X"   # optional: units and hardware of `speed`
 
 Metric names are those of ``results.json`` (``w1m``, ``fpd``, ``w1_mass``, ...). A row
-whose label equals a run's label is printed under that run's row. ``genhep report
---reference`` and the config key ``report.reference`` take a file path or the name of a
-table shipped in :mod:`genhep.references` (``sarm_prd2021`` for
+whose label equals a run's label is printed under that run's row. A row labelled ``real
+vs real`` is printed under the report's real-vs-real row; in a report in sections
+(``report.sections``) the row ``<section> · real vs real`` is printed under that section's
+(``<section>`` as the report titles it, e.g. ``gluon · real vs real``).
+
+**Units.** A metric's numbers are in units of the reference's ``scales`` entry (1 where it
+has none), so they can be copied from the paper as printed. The report shows every number
+of a metric in one unit -- the report's ``report.scales`` entry for it, else the
+reference's, else 1 -- and converts the reference's numbers to it (value × reference scale
+/ report scale); scales are never mixed. ``report.csv`` holds raw numbers (unit 1), the
+reference's converted too.
+
+``genhep report --reference`` and the config key ``report.reference`` take a file path or
+the name of a table shipped in :mod:`genhep.references` (``sarm_prd2021`` for
 ``genhep/references/sarm_prd2021.yaml``).
 """
 
@@ -34,6 +49,7 @@ import yaml
 
 from genhep.report.errors import ReportError
 from genhep.report.formatting import is_finite
+from genhep.report.settings import check_scales
 
 PACKAGE = "genhep.references"
 MONTE_CARLO = ("Monte Carlo", "Pythia")
@@ -54,6 +70,18 @@ class Reference:
     speed: dict[str, float] = field(default_factory=dict)
     """Label -> published samples/s (``speed_note`` says of what, on what)."""
     speed_note: str | None = None
+    scales: dict[str, float] = field(default_factory=dict)
+    """Metric -> the unit the table's numbers of it are given in (1 where absent)."""
+
+    def entry(self, label: str, name: str, unit: float = 1.0) -> Entry:
+        """The published ``(value, error)`` of ``name`` in row ``label``, in units of ``unit``
+        (converted from the table's own unit); ``(None, None)`` where the table has none."""
+        value, error = self.rows.get(label, {}).get(name, (None, None))
+        factor = self.scales.get(name, 1.0) / unit
+        return (
+            None if value is None else value * factor,
+            None if error is None else error * factor,
+        )
 
     @property
     def monte_carlo_speed(self) -> float | None:
@@ -137,4 +165,5 @@ def load_reference(spec: str | os.PathLike[str]) -> Reference:
         origin=origin,
         speed=_speed(origin, data.get("speed")),
         speed_note=None if data.get("speed_note") is None else str(data["speed_note"]),
+        scales=check_scales(f"{origin}: scales", data.get("scales")),
     )

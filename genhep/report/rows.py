@@ -1,11 +1,12 @@
-"""Table rows: runs, or runs averaged over seeds (``average_over``), and their labels."""
+"""Table rows: runs, or runs averaged over seeds (``average_over``), their labels, and
+the sections (``report.sections``) that group them."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,59 @@ def real_vs_real(
         if found and not np.allclose(found, found[0], rtol=1e-6, atol=0.0):
             spread[name] = (min(found), max(found), len(found))
     return values, spread
+
+
+@dataclass
+class Section:
+    """A block of rows sharing the value of the ``report.sections`` config key, with the
+    real-vs-real values of its runs (they share the real data). Without sections the
+    report is one section whose ``label`` is None."""
+
+    label: str | None
+    rows: list[Row]
+    real_vs_real: dict[str, float | None] = field(default_factory=dict)
+    real_vs_real_spread: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    value: Any = None
+    """The config value the section's runs share (None without sections)."""
+
+    @property
+    def runs(self) -> list[Run]:
+        return [run for row in self.rows for run in row.runs]
+
+
+def section_value(run: Run, key: str) -> Any:
+    """The run's value of the config ``key``; a run without a config (a failed job) is
+    read from its overrides. None where neither has it."""
+    if run.config is not None:
+        return run.setting(key)
+    for override in reversed(run.overrides):
+        if "=" in override and _override_key(override) == key:
+            return override.split("=", 1)[1]
+    return None
+
+
+def section_rows(
+    rows: Sequence[Row],
+    metrics: Sequence[str],
+    key: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> list[Section]:
+    """The rows in blocks by their first run's value of the config ``key``, in order of
+    first appearance, each with its real-vs-real values; one block of all rows if ``key``
+    is None. A block is titled ``labels[str(value)]``, else by the value itself (``<key>
+    unset`` where runs lack the key)."""
+    if key is None:
+        rvr, spread = real_vs_real([run for row in rows for run in row.runs], metrics)
+        return [Section(None, list(rows), rvr, spread)]
+    labels = labels or {}
+    blocks: dict[str, Section] = {}
+    for row in rows:
+        value = section_value(row.runs[0], key)
+        name = json.dumps(value, sort_keys=True, default=str)
+        if name not in blocks:
+            text = f"{key} unset" if value is None else labels.get(str(value), str(value))
+            blocks[name] = Section(text, [], value=value)
+        blocks[name].rows.append(row)
+    for section in blocks.values():
+        section.real_vs_real, section.real_vs_real_spread = real_vs_real(section.runs, metrics)
+    return list(blocks.values())

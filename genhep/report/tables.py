@@ -5,7 +5,14 @@ Layouts (markdown renders them one after the other, see :mod:`genhep.report.mark
 * **main table** -- a row per run (or per averaged set of runs, with a ``runs`` column),
   the metrics of ``report.columns`` in that order (else all metrics), then ``samples/s``
   unless speed has its own table. A reference row whose label equals a row's label is
-  printed right under it as ``<label> (reference)``. Last, the real-vs-real row.
+  printed right under it as ``<label> (reference)``. Last, the real-vs-real row (and the
+  reference's ``real vs real`` row under it). With ``report.sections`` the rows come in
+  blocks, one per value of that config key in order of first appearance: a title row
+  (``**<section>**``), the block's rows, its own real-vs-real row (the runs of a section
+  share the real data) and the reference's ``<section> · real vs real`` row.
+* **units** -- a metric with a scale (``report.scales``, else the reference's ``scales``)
+  is shown in units of it: values, errors and real-vs-real values divided by it, the
+  reference's numbers converted to it, and the header says so (``w1m (×10⁻³)``).
 * **other metrics** -- with ``report.columns``, the metrics not listed there, same rows.
 * **generation speed** -- when ``report.columns`` is set, the reference has ``speed`` or
   the runs carry a Monte Carlo speed: samples/s, device, batch size, ``× Monte Carlo``
@@ -35,9 +42,9 @@ from genhep.report.formatting import (
     is_finite,
 )
 from genhep.report.reference import MONTE_CARLO, Reference
-from genhep.report.rows import REAL_VS_REAL, Row
+from genhep.report.rows import REAL_VS_REAL, Row, Section
 from genhep.report.runs import FAILURE, RESULTS, Run
-from genhep.report.settings import Settings
+from genhep.report.settings import Settings, unit_label
 from genhep.utils.device import describe_cpu
 
 REFERENCE_SUFFIX = " (reference)"
@@ -76,6 +83,36 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     out: Path | None = None
+    sections: list[Section] = field(default_factory=list)
+    """The rows in blocks (``report.sections``); empty: one block of all rows."""
+
+    @property
+    def blocks(self) -> list[Section]:
+        """The sections, or one section (label None) of all rows."""
+        if self.sections:
+            return self.sections
+        return [Section(None, self.rows, self.real_vs_real, self.real_vs_real_spread)]
+
+    def unit(self, metric: str) -> float:
+        """The unit ``metric`` is shown in: ``report.scales``, else the reference's, else 1."""
+        if metric in self.settings.scales:
+            return self.settings.scales[metric]
+        if self.reference is not None and metric in self.reference.scales:
+            return self.reference.scales[metric]
+        return 1.0
+
+    def header(self, metric: str) -> str:
+        """The column header of ``metric``: its name and unit (``w1m (×10⁻³)``)."""
+        return metric + unit_label(self.unit(metric))
+
+    def published(self, label: str, metric: str) -> str:
+        """The reference's cell of ``metric`` in row ``label``, in the column's unit."""
+        assert self.reference is not None
+        return format_published(*self.reference.entry(label, metric, self.unit(metric)))
+
+    def real_vs_real_key(self, section: Section) -> str:
+        """The reference row holding the published real-vs-real numbers of ``section``."""
+        return REAL_VS_REAL if section.label is None else f"{section.label} · {REAL_VS_REAL}"
 
     @property
     def metrics(self) -> list[str]:
@@ -114,29 +151,51 @@ class Report:
 
     def _decimals(self, metric: str) -> int | None:
         """The finest decimal place any row's error of ``metric`` is shown to."""
+        unit = self.unit(metric)
         places = [
-            error_decimals(m["error"])
+            error_decimals(m["error"] / unit)
             for row in self.rows
             if (m := row.metrics.get(metric)) and is_finite(m.get("error")) and m["error"] > 0
         ]
         return max(places) if places else None
 
-    def _reference_row(self, label: str, names: list[str], width: int) -> list[str] | None:
-        """The reference's row of ``label`` in a metric table, if it has any of ``names``."""
+    def _reference_row(
+        self, label: str, names: list[str], width: int, shown: str | None = None
+    ) -> list[str] | None:
+        """The reference's row of ``label`` in a metric table, if it has any of ``names``,
+        labelled ``<shown> (reference)`` (``shown`` defaults to ``label``)."""
         published = (self.reference.rows.get(label) if self.reference else None) or {}
         if not any(name in published for name in names):
             return None
-        cells = [format_published(*published.get(name, (None, None))) for name in names]
-        return [label + REFERENCE_SUFFIX, *self._runs(MISSING), *cells, *[MISSING] * width]
+        cells = [self.published(label, name) for name in names]
+        shown = label if shown is None else shown
+        return [shown + REFERENCE_SUFFIX, *self._runs(MISSING), *cells, *[MISSING] * width]
+
+    def _measurement(self, metric: str, m: dict[str, Any]) -> str:
+        """A row's ``value ± error`` of ``metric`` in the column's unit."""
+        unit = self.unit(metric)
+        value, error = m.get("value"), m.get("error")
+        return format_measurement(
+            value / unit if is_finite(value) else value, error / unit if is_finite(error) else error
+        )
 
     def _metric_rows(self, names: list[str], speed: bool) -> list[list[str]]:
         speed_cells = (1 + self.devices_differ) if speed else 0
         rows = []
-        for row in self.rows:
+        for section in self.blocks:
+            if section.label is not None:
+                width = len(self._head()) + len(names) + speed_cells - 1
+                rows.append([f"**{section.label}**", *[""] * width])
+            rows += self._section_rows(section, names, speed, speed_cells)
+        return rows
+
+    def _section_rows(
+        self, section: Section, names: list[str], speed: bool, speed_cells: int
+    ) -> list[list[str]]:
+        rows = []
+        for row in section.rows:
             cells = [
-                format_measurement(m.get("value"), m.get("error"))
-                if row.ok and (m := row.metrics.get(name))
-                else MISSING
+                self._measurement(name, m) if row.ok and (m := row.metrics.get(name)) else MISSING
                 for name in names
             ]
             if speed:
@@ -149,10 +208,17 @@ class Report:
                 rows.append(published)
         rvr = []
         for name in names:
-            value = self.real_vs_real.get(name)
-            text = MISSING if value is None else format_number(value, self._decimals(name))
-            rvr.append(text + (" †" if name in self.real_vs_real_spread else ""))
+            value = section.real_vs_real.get(name)
+            text = (
+                MISSING
+                if value is None
+                else format_number(value / self.unit(name), self._decimals(name))
+            )
+            rvr.append(text + (" †" if name in section.real_vs_real_spread else ""))
         rows.append([REAL_VS_REAL, *self._runs(MISSING), *rvr, *[MISSING] * speed_cells])
+        key = self.real_vs_real_key(section)
+        if (published := self._reference_row(key, names, speed_cells, REAL_VS_REAL)) is not None:
+            rows.append(published)
         return rows
 
     def _runs(self, cell: str) -> list[str]:
@@ -164,7 +230,7 @@ class Report:
 
     def main_table(self) -> Table:
         speed = not self.speed_table_shown
-        header = self._head() + self.columns
+        header = self._head() + [self.header(name) for name in self.columns]
         if speed:
             header += ["samples/s"] + (["device"] if self.devices_differ else [])
         return Table(header, self._metric_rows(self.columns, speed), notes=self.notes())
@@ -173,7 +239,8 @@ class Report:
         if not self.others:
             return None
         rows = self._metric_rows(self.others, speed=False)
-        return Table(self._head() + self.others, rows, title="Other metrics")
+        header = self._head() + [self.header(name) for name in self.others]
+        return Table(header, rows, title="Other metrics")
 
     def notes(self) -> list[str]:
         """Footnotes under the main table."""
@@ -187,15 +254,27 @@ class Report:
             for name, m in row.metrics.items():
                 if row.n > 1 and m["n"] < row.n:
                     notes.append(f"{row.label}: {name} of {m['n']} of its {row.n} runs only.")
-        for name, (low, high, n) in self.real_vs_real_spread.items():
+        for section in self.blocks:
+            where = "" if section.label is None else f" ({section.label})"
+            for name, (low, high, n) in section.real_vs_real_spread.items():
+                low, high = low / self.unit(name), high / self.unit(name)
+                notes.append(
+                    f"† {name}{where}: the runs disagree on the real-vs-real value "
+                    f"({format_number(low)} to {format_number(high)}); the row shows the mean "
+                    f"of {n} runs."
+                )
+        if self.reference is not None:
+            shown = {row.label for row in self.rows} | {
+                self.real_vs_real_key(s) for s in self.blocks
+            }
+            if shown & set(self.reference.rows):
+                notes.append(f"rows '…{REFERENCE_SUFFIX}': {self.reference.source}.")
+        if converted := self.converted():
             notes.append(
-                f"† {name}: the runs disagree on the real-vs-real value "
-                f"({format_number(low)} to {format_number(high)}); the row shows the mean of {n} runs."
+                "reference numbers converted to the columns' units from the reference's: "
+                + ", ".join(converted)
+                + "."
             )
-        if self.reference is not None and any(
-            row.label in self.reference.rows for row in self.rows
-        ):
-            notes.append(f"rows '…{REFERENCE_SUFFIX}': {self.reference.source}.")
         speed = [run for run in self.runs if run.ok and is_finite(run.samples_per_s)]
         if not self.speed_table_shown and speed and not self.devices_differ and self.devices:
             sizes = {run.sampling.get("batch_size") for run in speed}
@@ -207,6 +286,16 @@ class Report:
                     where = run.path / FAILURE if run.failure is not None else run.path / RESULTS
                     notes.append(f"{row.label} {run.status}: {run.problem} ({where})")
         return notes
+
+    def converted(self) -> list[str]:
+        """``<metric> ×<unit>`` for every metric whose reference numbers are converted."""
+        if self.reference is None:
+            return []
+        return [
+            f"{name}{unit_label(scale)}"
+            for name, scale in self.reference.scales.items()
+            if scale != self.unit(name)
+        ]
 
     # ---- generation speed
 
@@ -301,13 +390,18 @@ class Report:
             return None
         names = self.reference_metrics()
         rows = [
-            [label, *[format_published(*metrics.get(name, (None, None))) for name in names]]
-            for label, metrics in self.reference.rows.items()
+            [label, *[self.published(label, name) for name in names]]
+            for label in self.reference.rows
         ]
         notes = [self.reference.note] if self.reference.note else []
-        return Table(
-            ["row", *names], rows, title=f"Reference: {self.reference.source}", notes=notes
-        )
+        if converted := self.converted():
+            notes.append(
+                "converted to the report's units from the reference's: "
+                + ", ".join(converted)
+                + "."
+            )
+        header = ["row", *[self.header(name) for name in names]]
+        return Table(header, rows, title=f"Reference: {self.reference.source}", notes=notes)
 
     def tables(self) -> list[Table]:
         """Every table shown, in order."""
