@@ -21,6 +21,9 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml setup.py
 	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	# FPND reads jetnet's ParticleNet weights and statistics from the installed distribution;
+	# none of jetnet's dependencies is needed (they pin numpy < 2)
+	$(BIN)/pip install --quiet --no-deps jetnet==0.2.5
 	touch $@
 
 venv: $(STAMP)  ## create .venv and install genhep with the dev extra

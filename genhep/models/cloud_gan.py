@@ -75,7 +75,13 @@ class CloudGAN(AdversarialModel):
         if loss not in LOSSES:
             raise ValueError(f"model.loss must be one of {LOSSES}, got {loss!r}")
         self.save_hyperparameters(
-            ignore=["generator", "discriminator", "optimizer", "discriminator_optimizer", "scheduler"]
+            ignore=[
+                "generator",
+                "discriminator",
+                "optimizer",
+                "discriminator_optimizer",
+                "scheduler",
+            ]
         )
         n_particles, n_features = self.data_spec.event_shape
         self.generator = generator(n_particles=n_particles, n_features=n_features)

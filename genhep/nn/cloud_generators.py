@@ -164,7 +164,9 @@ class GraphCNNGenerator(CloudGenerator):
     ) -> None:
         super().__init__(n_particles, n_features)
         self.latent, self.first = latent, features[0]
-        self.dense = nn.Sequential(nn.Linear(latent, n_particles * features[0]), nn.LeakyReLU(slope))
+        self.dense = nn.Sequential(
+            nn.Linear(latent, n_particles * features[0]), nn.LeakyReLU(slope)
+        )
         sizes = [*features, n_features]
         self.convs = nn.ModuleList(
             EdgeConditionedConv(a, b, k) for a, b in zip(sizes[:-1], sizes[1:], strict=True)

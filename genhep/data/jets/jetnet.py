@@ -236,6 +236,21 @@ class JetNetDataModule(GenerativeDataModule):
             return MaskedMaxAbs([-0.5 if f == "ptrel" else 0.0 for f in self.particle_features])
         return Identity()
 
+    def to_physical(
+        self,
+        x: Tensor,
+        cond: np.ndarray | Tensor | None = None,
+        mask: np.ndarray | Tensor | None = None,
+    ) -> np.ndarray:
+        """The inverse transform, with ``ptrel`` clamped at 0: a particle's pT is never
+        negative, while a tanh output (``max_abs``) or a Gaussian (``standardize``) can reach
+        below the smallest real value."""
+        out = super().to_physical(x, cond, mask)
+        if "ptrel" in self.particle_features:
+            ptrel = out[..., self.particle_features.index("ptrel")]
+            np.maximum(ptrel, 0.0, out=ptrel)
+        return out
+
     def make_cond_transform(self) -> Transform:
         return Standardize() if self.cond_names else Identity()
 
