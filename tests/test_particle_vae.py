@@ -10,6 +10,7 @@ from jetnet_files import N_PART, make_jets, write_file
 from scipy.stats import multivariate_normal
 from torch import nn
 
+from genhep.data.jets.jetnet import JetNetDataModule
 from genhep.evaluate import restore_checkpoint
 from genhep.metrics.jet_clouds import jet_mass, jet_pt
 from genhep.models.base import Generated, TrainingData
@@ -235,3 +236,17 @@ def test_trains_through_genhep_train_and_samples_valid_clouds(tmp_path):
     assert (out.mask.sum(1) == real_mask.sum(1)).all()
     physical = dm.to_physical(out.x, mask=out.mask)
     assert (physical[~out.mask.numpy()] == 0).all() and np.isfinite(physical).all()
+    assert (physical[..., 2] >= 0).all()  # the JetNet inverse clamps ptrel at zero
+
+
+@pytest.mark.parametrize("transform", ["standardize", "max_abs", "none"])
+def test_jetnet_inverse_clamps_ptrel_at_zero_and_stays_exact_on_data(tmp_path, transform):
+    write_file(tmp_path / "g.hdf5", *make_jets(200, seed=3))
+    dm = JetNetDataModule(path=str(tmp_path), transform=transform)
+    dm.setup()
+    x, mask = dm.datasets["train"].tensors["x"], dm.datasets["train"].tensors["mask"]
+    np.testing.assert_allclose(dm.to_physical(x, mask=mask), dm.physical["train"]["x"], atol=1e-6)
+    below = x.clone()
+    below[..., 2] = -100.0
+    physical = dm.to_physical(below, mask=mask)
+    assert (physical[mask.numpy()][:, 2] == 0).all() and (physical[~mask.numpy()] == 0).all()
