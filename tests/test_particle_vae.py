@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from jetnet_files import N_PART, make_jets, write_file
+from jetnet_files import N_PART, make_jets, train_overrides, write_file
 from scipy.stats import multivariate_normal
 from torch import nn
 
@@ -205,21 +205,14 @@ def test_trains_through_genhep_train_and_samples_valid_clouds(tmp_path):
     cfg = compose_train(
         tmp_path,
         [
+            *train_overrides(tmp_path),
             "model=particle_vae",
-            "data=jetnet",
-            f"data.path={tmp_path}",
-            "data.n_events=null",
-            "data.batch_size=64",
-            "data.evaluator.distances=false",
-            "data.evaluator.cov_mmd=false",
             "model.channels=[4,4,4]",
             "model.hidden=16",
             "model.latent_dim=4",
             "model.beta=0.5",
             "model.reconstruction=chamfer",
             "model.jet_mass_weight=10",
-            "trainer.max_epochs=2",
-            "callbacks.evaluation.n_samples=60",
         ],
     )
     metrics = train(cfg)
