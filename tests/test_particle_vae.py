@@ -200,7 +200,7 @@ def test_refuses_conditional_data_and_short_clouds():
         ParticleVAE(SPEC, reconstruction="emd", **SMALL)
 
 
-def test_trains_through_genhep_train_and_samples_valid_clouds(tmp_path):
+def test_trains_through_genhep_train_draws_reconstructions_and_samples_valid_clouds(tmp_path):
     write_file(tmp_path / "g.hdf5", *make_jets(400, seed=2))
     cfg = compose_train(
         tmp_path,
@@ -213,12 +213,18 @@ def test_trains_through_genhep_train_and_samples_valid_clouds(tmp_path):
             "model.beta=0.5",
             "model.reconstruction=chamfer",
             "model.jet_mass_weight=10",
+            "+callbacks/reconstruction=default",
+            "callbacks.reconstruction.n_events=50",
         ],
     )
     metrics = train(cfg)
     assert np.isfinite(metrics["test/w1m"]) and np.isfinite(metrics["test/loss"])
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["likelihood"]["kind"] == "bound"
+    figures = tmp_path / "run" / "figures" / "reconstruction"
+    assert {"jet_mass.png", "jet_pt.png", "etarel.pdf", "phirel.pdf"} <= {
+        f.name for f in figures.iterdir()
+    }
 
     restored = restore_checkpoint(tmp_path / "run")
     model, dm = restored.model, restored.datamodule
