@@ -32,8 +32,9 @@ particles in slot order, given the multiplicity, also for a chamfer-trained mode
 Masks: the model does not learn multiplicities. JetNet's particles are pT-ordered, genuine
 first; at sampling the model takes the real events' masks (``sample(n, mask=...)``), marks the
 first ``N`` slots of each event genuine (``N`` its real multiplicity), zeroes the others and
-returns :class:`~genhep.models.base.Generated`. Nothing bounds the decoded ``ptrel`` below
-(identity or tanh outputs), so a generated genuine particle may have ``ptrel < 0``.
+returns :class:`~genhep.models.base.Generated`. Nothing bounds the decoded ``ptrel`` below in
+model space (identity or tanh outputs); JetNet's inverse transform clamps it at zero, so the
+physical samples have ``ptrel >= 0``.
 """
 
 from __future__ import annotations
