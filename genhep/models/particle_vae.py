@@ -27,7 +27,8 @@ in the checkpoint.
 
 ``log_prob`` is the ELBO with a Gaussian decoder of ``model.decoder_std`` on the genuine
 particles in slot order, given the multiplicity, also for a chamfer-trained model (see
-:mod:`genhep.models.vae`).
+:mod:`genhep.models.vae`); its bits per dimension divide by ``N × F``, the padded slots
+included, as for every cloud model.
 
 Masks: the model does not learn multiplicities. JetNet's particles are pT-ordered, genuine
 first; at sampling the model takes the real events' masks (``sample(n, mask=...)``), marks the
