@@ -32,3 +32,18 @@ def write_file(path, pf: np.ndarray, jf: np.ndarray):
         f.create_dataset("particle_features", data=pf)
         f.create_dataset("jet_features", data=jf)
     return path
+
+
+def train_overrides(folder) -> list[str]:
+    """``genhep train`` overrides for a quick run on the toy files in ``folder``: 2 epochs of
+    batch 64, 60 evaluated jets, no FPD/KPD and no COV/MMD (the slow metrics)."""
+    return [
+        "data=jetnet",
+        f"data.path={folder}",
+        "data.n_events=null",
+        "data.batch_size=64",
+        "data.evaluator.distances=false",
+        "data.evaluator.cov_mmd=false",
+        "trainer.max_epochs=2",
+        "callbacks.evaluation.n_samples=60",
+    ]

@@ -76,6 +76,8 @@ class Evaluator(ABC):
 
     #: constructor arguments the data module fills in from the data config (not settings)
     from_data: ClassVar[tuple[str, ...]] = ()
+    #: axis labels of :meth:`observables` (name -> label; a missing name is its own label)
+    observable_labels: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **unknown: Any) -> None:
         if unknown:

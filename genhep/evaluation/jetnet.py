@@ -108,6 +108,7 @@ class JetNetEvaluator(Evaluator):
     """
 
     from_data = ("particle_features", "jet_type", "num_particles")
+    observable_labels = LABELS
 
     def __init__(
         self,

@@ -8,7 +8,10 @@ training values on the steps the loggers write (:meth:`GenerativeModel.logs_this
 
 A model whose loss is not simply ``−mean log_prob`` (several named parts, a per-dimension
 normalisation) overrides :meth:`LikelihoodModel.likelihood_terms` and sets
-:attr:`LikelihoodModel.nll_per`.
+:attr:`LikelihoodModel.nll_per`. A model that trains on another objective than its negative
+log-likelihood (a VAE's β-weighted loss, while ``log_prob`` is its ELBO) returns it as the
+term ``objective``: that is what is minimised, and ``loss`` stays the negative log-likelihood
+(or bound) that ``<stage>/loss``, bits per dimension and ``results.json`` report.
 """
 
 from __future__ import annotations
@@ -44,14 +47,16 @@ class LikelihoodModel(GenerativeModel):
     nll_per: ClassVar[str] = "event"
 
     def likelihood_terms(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Scalar terms of the batch's loss: ``loss`` (what is minimised: the mean negative
-        log-likelihood in nats per :attr:`nll_per`) and any named parts to log with it."""
+        """Scalar terms of the batch's loss: ``loss`` (the mean negative log-likelihood in nats
+        per :attr:`nll_per`; what is minimised unless there is an ``objective``), optionally
+        ``objective`` (what is minimised instead) and any named parts to log with it."""
         return {"loss": -self.log_prob(batch["x"], batch.get("cond")).mean()}
 
     def _step(self, batch: Mapping[str, Tensor], stage: str) -> Tensor:
         terms = self.likelihood_terms(batch)
+        minimised = terms.get("objective", terms["loss"])
         if stage == "train" and not self.logs_this_step():
-            return terms["loss"]
+            return minimised
         dims = 1 if self.nll_per == "dim" else self.data_spec.n_dims
         terms = {**terms, "bits_per_dim": bits_per_dim(terms["loss"].detach(), dims)}
         for name, value in terms.items():
@@ -62,7 +67,7 @@ class LikelihoodModel(GenerativeModel):
                 sync_dist=stage != "train",
                 batch_size=len(batch["x"]),
             )
-        return terms["loss"]
+        return minimised
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")

@@ -25,7 +25,10 @@ Transform (``transform: standardize``): :class:`MaskedStandardize`, per-feature
 ``(x − mean) / std`` with statistics over real particles of the training split; particles
 outside the mask (padding) are exactly zero in model space and map back to zero, with the
 mask the data gives or, at sampling, the one the model generates. ``none`` trains on the raw
-features. ``spec.layout["features"]`` names the particle-feature columns.
+features (padding kept at zero too). Every inverse clamps ``ptrel`` at zero: a model's output
+below it (an identity or tanh output layer has no floor) maps onto the physical range, where
+the EMD of COV/MMD needs it; on the data's own range forward and inverse stay exact inverses.
+``spec.layout["features"]`` names the particle-feature columns.
 ``cond`` is standardised per column (``Standardize``).
 """
 
@@ -83,10 +86,15 @@ def jetnet_split(n: int, fractions: Sequence[float], seed: int) -> dict[str, np.
 
 
 class KeepsPaddingZero(Transform):
-    """Mixin for particle-cloud transforms: ``forward`` and ``inverse`` set every particle
-    outside ``mask`` ``(N, n)`` to zero; without a mask, padding is recognised as in JetNet's
-    files: a particle whose features are all exactly zero (a real particle never is:
-    ``ptrel > 0``). Fitting uses the real particles (``mask``)."""
+    """Mixin for particle-cloud transforms (alone: the identity): ``forward`` and ``inverse``
+    set every particle outside ``mask`` ``(N, n)`` to zero; without a mask, padding is
+    recognised as in JetNet's files: a particle whose features are all exactly zero (a real
+    particle never is: ``ptrel > 0``). Fitting uses the real particles (``mask``).
+    ``inverse`` clamps the ``nonnegative`` columns (``ptrel``) at zero."""
+
+    def __init__(self, *args, nonnegative: Sequence[int] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.nonnegative = list(nonnegative)
 
     @staticmethod
     def _padding(x: Tensor, mask: Tensor | None) -> Tensor:
@@ -102,7 +110,10 @@ class KeepsPaddingZero(Transform):
     def inverse(
         self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
     ) -> Tensor:
-        return torch.where(self._padding(x, mask), torch.zeros_like(x), super().inverse(x))
+        out = super().inverse(x)
+        floor = torch.full((out.shape[-1],), -torch.inf, dtype=out.dtype, device=out.device)
+        floor[self.nonnegative] = 0.0
+        return torch.where(self._padding(x, mask), torch.zeros_like(out), out.clamp(min=floor))
 
 
 class MaskedStandardize(KeepsPaddingZero, Standardize):
@@ -230,26 +241,13 @@ class JetNetDataModule(GenerativeDataModule):
         return jetnet_file_name(jet_type, self.num_particles)
 
     def make_transform(self) -> Transform:
+        nonnegative = [i for i, f in enumerate(self.particle_features) if f == "ptrel"]
         if self.transform_name == "standardize":
-            return MaskedStandardize()
+            return MaskedStandardize(nonnegative=nonnegative)
         if self.transform_name == "max_abs":
-            return MaskedMaxAbs([-0.5 if f == "ptrel" else 0.0 for f in self.particle_features])
-        return Identity()
-
-    def to_physical(
-        self,
-        x: Tensor,
-        cond: np.ndarray | Tensor | None = None,
-        mask: np.ndarray | Tensor | None = None,
-    ) -> np.ndarray:
-        """The inverse transform, with ``ptrel`` clamped at 0: a particle's pT is never
-        negative, while a tanh output (``max_abs``) or a Gaussian (``standardize``) can reach
-        below the smallest real value."""
-        out = super().to_physical(x, cond, mask)
-        if "ptrel" in self.particle_features:
-            ptrel = out[..., self.particle_features.index("ptrel")]
-            np.maximum(ptrel, 0.0, out=ptrel)
-        return out
+            shift = [-0.5 if f == "ptrel" else 0.0 for f in self.particle_features]
+            return MaskedMaxAbs(shift, nonnegative=nonnegative)
+        return KeepsPaddingZero(nonnegative=nonnegative)
 
     def make_cond_transform(self) -> Transform:
         return Standardize() if self.cond_names else Identity()
