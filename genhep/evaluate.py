@@ -283,8 +283,16 @@ def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     log.info("evaluating %s on the %s split (%s)", restored.path, split, model.device)
 
     real, reference = datamodule.evaluation_samples(split, n_samples)
+    n_generated = cfg.get("n_generated")
     generated, speed = generate_like(
-        model, datamodule, real, batch_size, seed, cfg.progress, warmup=True
+        model,
+        datamodule,
+        real,
+        batch_size,
+        seed,
+        cfg.progress,
+        warmup=True,
+        n_generated=n_generated,
     )
     scores = _score(cfg, datamodule, generated, real, reference, output_dir)
     scores.close_figures()
@@ -311,6 +319,7 @@ def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         ckpt_path=str(restored.path),
         samples=None,
         sampling_seed=seed,
+        n_generated=len(generated["x"]),
         evaluate_overrides=_own_overrides(),
         evaluation_seconds=time.perf_counter() - began,
     )

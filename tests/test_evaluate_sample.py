@@ -205,3 +205,15 @@ def test_evaluator_settings_change_from_the_evaluate_command_line(trained, tmp_p
     typo = checkpoint_overrides([f"ckpt_path={run}", "data.evaluator.n_boostrap=5"])
     with pytest.raises(EvaluatorSettingError, match="data.evaluator.n_boostrap"):
         evaluate(compose_evaluate(tmp_path, typo))
+
+
+def test_n_generated_repeats_the_real_conditions_to_reach_its_size(trained, tmp_path):
+    """``genhep evaluate ... n_generated=N`` (FPND's 50,000 jets from a smaller split): N events
+    are generated and scored against the unchanged real split."""
+    args = checkpoint_overrides([f"ckpt_path={trained / 'run'}"])
+    record = evaluate(
+        compose_evaluate(tmp_path, [*args, "n_generated=750", "figures=false", "progress=false"])
+    )
+    assert record["n_generated"] == 750 and record["n_samples"] == 300
+    assert record["metrics"]["w1_x0"]["value"] < 1.0
+    assert results(trained / "run")["n_generated"] == 300

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from matplotlib.figure import Figure
@@ -38,8 +39,13 @@ def generate_like(
     seed: int,
     progress: bool = True,
     warmup: bool = False,
+    n_generated: int | None = None,
 ) -> tuple[Sample, SamplingSpeed]:
     """:func:`~genhep.sampling.sample_like` under a forked random state seeded with ``seed``.
+
+    ``n_generated``: events to generate; ``None`` (or fewer than ``real``'s): one per real
+    event. More: the real events' conditions and masks are repeated in order (a metric that
+    needs a fixed sample size, e.g. FPND's 50,000 jets, from a smaller test split).
 
     The caller's random streams are untouched, and the same model, conditions and seed
     give the same events. ``warmup`` first samples one untimed batch (lazy
@@ -47,6 +53,9 @@ def generate_like(
     it will keep; the events do not depend on it.
     """
     devices = [model.device] if model.device.type == "cuda" else []
+    if n_generated is not None and n_generated > len(real["x"]):
+        order = np.arange(n_generated) % len(real["x"])
+        real = {key: value[order] for key, value in real.items()}
     if warmup:
         first = {key: value[:batch_size] for key, value in real.items()}
         with torch.random.fork_rng(devices=devices), torch.inference_mode():
@@ -185,7 +194,8 @@ class EvaluationCallback(pl.Callback):
     (broadcast from rank 0), so ``ModelCheckpoint``, ``EarlyStopping`` and a hyperparameter
     search can monitor e.g. ``val/w1m``; they reach the loggers from there. Sampling runs
     under a forked random state seeded with ``seed``: evaluation never changes the training
-    random stream.
+    random stream. ``n_generated_test``: at test, generate this many events instead (the
+    real conditions and masks repeated; :func:`generate_like`), e.g. 50,000 jets for FPND.
     """
 
     def __init__(
@@ -199,6 +209,7 @@ class EvaluationCallback(pl.Callback):
         figures: bool = True,
         seed: int = 1234,
         progress: bool = True,
+        n_generated_test: int | None = None,
     ) -> None:
         super().__init__()
         if every_n_epochs < 1:
@@ -209,6 +220,7 @@ class EvaluationCallback(pl.Callback):
         self.n_samples, self.batch_size, self.every_n_epochs = n_samples, batch_size, every_n_epochs
         self.on_validation, self.on_test, self.make_figures = on_validation, on_test, figures
         self.seed, self.progress = seed, progress
+        self.n_generated_test = n_generated_test
         self.last_results: dict[str, Any] | None = None
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -261,7 +273,13 @@ class EvaluationCallback(pl.Callback):
         began = time.perf_counter()
         real, reference = datamodule.evaluation_samples(split, self.n_samples)
         generated, speed = generate_like(
-            model, datamodule, real, self.batch_size, self.seed, self.progress
+            model,
+            datamodule,
+            real,
+            self.batch_size,
+            self.seed,
+            self.progress,
+            n_generated=self.n_generated_test if split == "test" else None,
         )
         scores = score_and_save(
             datamodule.evaluator(),
@@ -294,6 +312,7 @@ class EvaluationCallback(pl.Callback):
             monte_carlo=datamodule.monte_carlo_speed(),
             likelihood=likelihood_record(model, dict(trainer.callback_metrics), split),
         )
+        results["n_generated"] = len(generated["x"])
         results["evaluation_seconds"] = time.perf_counter() - began
         for logger in trainer.loggers:
             logger.log_metrics(self._scalars(results, split), step=trainer.global_step)

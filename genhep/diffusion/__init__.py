@@ -1,0 +1,1 @@
+"""Diffusion and flow matching: noise paths, samplers, the probability-flow likelihood."""
