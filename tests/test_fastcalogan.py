@@ -27,7 +27,9 @@ def test_gradient_penalty_of_a_linear_critic_is_the_closed_form():
     expected = (w.norm() - 1.0) ** 2
     assert float(losses["gradient_penalty"]) == pytest.approx(float(expected), rel=1e-5)
     distance = float(losses["d_loss"])
-    assert float(losses["loss"].detach()) == pytest.approx(distance + 10.0 * float(expected), rel=1e-5)
+    assert float(losses["loss"].detach()) == pytest.approx(
+        distance + 10.0 * float(expected), rel=1e-5
+    )
 
 
 def test_accepts_flat_vectors_and_refuses_the_rest():
@@ -75,7 +77,9 @@ def test_trains_a_few_steps_on_tiny_showers_and_samples_them(tmp_path):
     trainer = bare_trainer(max_epochs=1, limit_train_batches=5, limit_val_batches=1)
     trainer.fit(model, datamodule=dm)
     assert trainer.global_step == 1  # 5 critic steps, 1 generator step
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.generator.parameters()))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(before, model.generator.parameters(), strict=True)
+    )
     cond_phys = dm.physical["test"]["cond"][:20]
     cond = dm.to_model_space(dm.physical["test"])["cond"][:20]
     x = model.sample(20, cond)

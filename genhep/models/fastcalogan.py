@@ -130,7 +130,9 @@ class FastCaloGAN(AdversarialModel):
         if self.cond_dim == 0:
             return None
         if cond is None:
-            raise ValueError(f"this FastCaloGAN is conditional: pass cond of shape (n, {self.cond_dim})")
+            raise ValueError(
+                f"this FastCaloGAN is conditional: pass cond of shape (n, {self.cond_dim})"
+            )
         return cond.to(self.device, torch.float32).reshape(n, self.cond_dim)
 
     def generate(self, cond: Tensor | None, n: int, noise: torch.Generator | None = None) -> Tensor:
