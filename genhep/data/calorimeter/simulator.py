@@ -493,7 +493,9 @@ class ShowerSimulator:
 
     # ---------------------------------------------------------------- configuration
 
-    def stated_resolution(self, energy_mev: np.ndarray | float, kind: str | None = None):
+    def stated_resolution(
+        self, energy_mev: np.ndarray | float, kind: str | None = None
+    ) -> np.ndarray | float:
         """The input relative resolution ``σ/E = a/√(E/GeV) ⊕ b`` of the response at ``E`` (MeV).
 
         This is the spread of the Beta-distributed response the simulator draws per shower
