@@ -151,3 +151,16 @@ def test_response_evaluator_scores_and_draws(response_data):
     i = int(np.flatnonzero(np.unique(e_inc) == e_inc[0])[0])
     values = real["x"][rows, 0]
     assert curve.resolution[i] == pytest.approx(values.std(ddof=1) / values.mean())
+
+
+def test_stated_resolution_is_the_simulator_input():
+    photons = ShowerSimulator("ds1_photons", "photon")
+    assert photons.stated_resolution(1000.0) == pytest.approx(np.hypot(0.10, 0.007))
+    np.testing.assert_allclose(
+        photons.stated_resolution(np.array([4000.0, 2.5e5])),
+        np.hypot(0.10 / np.array([2.0, 5.0 * np.sqrt(10.0)]), 0.007),
+    )
+    pions = ShowerSimulator("ds1_pions", "pion")
+    assert pions.stated_resolution(1000.0) == pytest.approx(np.hypot(0.45, 0.03))
+    with pytest.raises(ValueError, match="kind"):
+        photons.stated_resolution(1000.0, kind="muon")
