@@ -91,5 +91,25 @@ class MixtureDensityNetwork(LikelihoodModel):
         return self.mixture(cond, len(x)).log_prob(x)
 
     @torch.no_grad()
+    def moments(self, cond: Tensor | None = None, n: int | None = None) -> tuple[Tensor, Tensor]:
+        """Mean and standard deviation ``(n, D)`` of the mixture for each condition, in model
+        space, in closed form: ``m = Σ_k π_k μ_k`` and ``Var = Σ_k π_k (diag Σ_k + μ_k²) − m²``
+        (per dimension; ``Σ_k = L_k L_kᵀ``). ``n`` defaults to ``len(cond)`` (1 without one).
+
+        With ``data.representation=response`` and a standardised (affine) transform, the
+        physical response's mean and std follow by the transform's scale and shift: the learned
+        energy scale and resolution ``σ/E`` at each incident energy.
+        """
+        n = n if n is not None else (1 if cond is None else len(cond))
+        mixture = self.mixture(cond, n)
+        weights = mixture.mixture_distribution.probs[..., None]  # (n, K, 1)
+        components = mixture.component_distribution
+        means = components.mean  # (n, K, D)
+        variances = components.variance  # diagonal of L Lᵀ, (n, K, D)
+        mean = (weights * means).sum(dim=1)
+        second = (weights * (variances + means**2)).sum(dim=1)
+        return mean, (second - mean**2).clamp(min=0.0).sqrt()
+
+    @torch.no_grad()
     def sample(self, n: int, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         return self.mixture(cond, n).sample()

@@ -19,6 +19,18 @@ float32 and handed to metrics in float64. Model space: ``x`` through the configu
 ``c = log(E_inc / E_min) / log(E_max / E_min)`` in [0, 1] over the training range (or the
 configured ``e_min`` / ``e_max``). The ``x`` transforms need the incident energy: the base class passes
 the physical ``cond`` to them (and :meth:`to_physical` needs it).
+
+Representations (``data.representation``): ``voxels`` (the showers, above), or the energy
+response for models of the response alone (the MDN of ``experiment=mdn_response``):
+``response`` -- physical ``x`` = ``(N, 1)`` ``E_tot / E_inc``; ``response_layers`` -- ``(N, L)``
+``[E_tot / E_inc, E_l / E_inc for the first L − 1 layers]`` (the last layer's is their
+difference, left out so that the density is not degenerate). Model space: standardised
+(``data.standardize``; ``data.transform`` does not apply). The evaluator is then
+:class:`~genhep.evaluation.calorimeter_response.ResponseEvaluator` (scale and σ/E vs E, beside
+the simulator's stated ``a/√E ⊕ b`` when the showers are generated); settings of the voxel
+evaluator in ``data.evaluator`` are ignored there. Response samples are written as HDF5
+``incident_energies`` ``(N, 1)`` and ``response`` ``(N, K)``; a showers file is read as its
+response.
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ import numpy as np
 from genhep.data.base import GenerativeDataModule
 from genhep.data.calorimeter.generate import cached_dataset
 from genhep.data.calorimeter.schema import calorimeter_schema
+from genhep.data.calorimeter.simulator import ShowerSimulator
 from genhep.data.calorimeter.transforms import (
     TRANSFORMS,
     LogIncidentEnergy,
@@ -41,11 +54,16 @@ from genhep.data.calorimeter.transforms import (
     model_space_width,
 )
 from genhep.data.schema import ArraySpec, SchemaError, read_hdf5, write_hdf5
-from genhep.data.transforms import Transform
-from genhep.evaluation.base import Sample
+from genhep.data.transforms import Compose, Identity, Standardize, Transform
+from genhep.evaluation.base import Evaluator, Sample
 from genhep.evaluation.calorimeter import CalorimeterEvaluator
+from genhep.evaluation.calorimeter_response import ResponseEvaluator
 from genhep.geometry.calorimeter import GEOMETRIES, CaloGeometry, get_geometry
+from genhep.metrics.shower_features import layer_energies
 from genhep.spec import DataSpec
+
+#: ``data.representation`` values: what ``x`` is (see the module docstring).
+REPRESENTATIONS = ("voxels", "response", "response_layers")
 
 __all__ = ["CalorimeterDataModule", "calorimeter_schema", "read_showers"]
 
@@ -129,6 +147,7 @@ class CalorimeterDataModule(GenerativeDataModule):
         generator: options of :func:`~genhep.data.calorimeter.generate.generate_showers`
             (``n_events``, ``energies``, ``e_min``, ``e_max``, ``seed``, ``n_workers``
             (``None``: every core), ``params``: simulator overrides).
+        representation: ``voxels``, ``response`` or ``response_layers`` (module docstring).
         **kwargs: split and loader settings of :class:`GenerativeDataModule`.
     """
 
@@ -149,8 +168,14 @@ class CalorimeterDataModule(GenerativeDataModule):
         e_max: float | None = None,
         data_dir: str | None = None,
         generator: Mapping[str, Any] | None = None,
+        representation: str = "voxels",
         **kwargs,
     ) -> None:
+        if representation not in REPRESENTATIONS:
+            raise ValueError(
+                f"unknown data.representation={representation!r}; choose one of {REPRESENTATIONS}"
+            )
+        self.representation = representation
         if transform not in TRANSFORMS:
             raise ValueError(
                 f"unknown data.transform={transform!r}; choose one of {list(TRANSFORMS)}"
@@ -172,7 +197,14 @@ class CalorimeterDataModule(GenerativeDataModule):
     def spec(self) -> DataSpec:
         """Flat model-space showers conditioned on ``E_inc``; ``layout["layers"]`` names each
         layer's voxel columns (``"0"``, ``"1"``, ... by layer id) and, for ``layer_fractions``,
-        ``layout["layer_energies"]["u"]`` the L u-variable columns after the voxels."""
+        ``layout["layer_energies"]["u"]`` the L u-variable columns after the voxels. Response
+        representations: ``layout["response"]`` names ``"total"`` and ``"layer_<id>"``."""
+        if self.representation != "voxels":
+            names = ["total"]
+            if self.representation == "response_layers":
+                names += [f"layer_{i}" for i in self.geometry.layer_ids[:-1]]
+            columns = {name: (i, i + 1) for i, name in enumerate(names)}
+            return DataSpec(self.family, (len(names),), cond_dim=1, layout={"response": columns})
         width = model_space_width(self.transform_name, self.geometry)
         layers = {
             str(layer): (s.start, s.stop)
@@ -185,11 +217,24 @@ class CalorimeterDataModule(GenerativeDataModule):
 
     @property
     def physical_event_shape(self) -> tuple[int, ...]:
+        if self.representation != "voxels":
+            return self.spec.event_shape
         return (self.geometry.n_voxels,)
 
     @property
     def schema(self) -> list[ArraySpec]:
+        if self.representation != "voxels":
+            return response_schema(self.spec.event_shape[0])
         return calorimeter_schema(self.geometry)
+
+    def response(self, showers: np.ndarray, incident: np.ndarray) -> np.ndarray:
+        """``(N, K)`` float32 response columns of showers (MeV) for this representation."""
+        e_inc = np.asarray(incident, dtype=np.float64).reshape(-1, 1)
+        layers = layer_energies(np.asarray(showers, dtype=np.float64), self.geometry) / e_inc
+        columns = [layers.sum(axis=1, keepdims=True)]
+        if self.representation == "response_layers":
+            columns.append(layers[:, :-1])
+        return np.concatenate(columns, axis=1).astype(np.float32)
 
     def load_arrays(self) -> Sample:
         path = self.path or self.generate()
@@ -200,7 +245,24 @@ class CalorimeterDataModule(GenerativeDataModule):
         """``{"x": showers, "cond": incident_energies}`` (MeV, float32: dataset 3 would be
         ~16 GB in float64) from a file in the CaloChallenge format, validated (see
         :func:`read_showers`). Transforms and metrics work on float64 copies of chunks."""
+        if self.representation != "voxels":
+            is_response = False
+            if Path(path).is_file():
+                with h5py.File(path, "r") as handle:
+                    is_response = "response" in handle
+            if is_response:
+                arrays = read_hdf5(path, self.schema)
+                arrays = {k: v[:n_events] for k, v in arrays.items()}
+                return {
+                    "x": np.asarray(arrays["response"], dtype=np.float32),
+                    "cond": np.asarray(arrays["incident_energies"], dtype=np.float32),
+                }
         arrays = read_showers(path, self.geometry, n_events)
+        if self.representation != "voxels":
+            return {
+                "x": self.response(arrays["showers"], arrays["incident_energies"]),
+                "cond": np.asarray(arrays["incident_energies"], dtype=np.float32),
+            }
         return {
             "x": np.asarray(arrays["showers"], dtype=np.float32),
             "cond": np.asarray(arrays["incident_energies"], dtype=np.float32),
@@ -209,9 +271,10 @@ class CalorimeterDataModule(GenerativeDataModule):
     def write_samples(self, path: str | os.PathLike[str], sample: Sample) -> Path:
         """Write ``{"x", "cond"}`` (MeV) as ``showers`` / ``incident_energies`` (float32, gzip),
         the format the CaloChallenge evaluation script reads, validated and atomically."""
+        key = "showers" if self.representation == "voxels" else "response"
         arrays = {
             "incident_energies": np.asarray(sample["cond"], dtype=np.float32).reshape(-1, 1),
-            "showers": np.asarray(sample["x"], dtype=np.float32),
+            key: np.asarray(sample["x"], dtype=np.float32),
         }
         return write_hdf5(path, arrays, self.schema)
 
@@ -233,6 +296,8 @@ class CalorimeterDataModule(GenerativeDataModule):
         return cached_dataset(self.data_dir, config)
 
     def make_transform(self) -> Transform:
+        if self.representation != "voxels":
+            return Compose([Standardize() if self.standardize else Identity()])
         return make_calorimeter_transform(
             self.transform_name,
             self.geometry,
@@ -245,5 +310,34 @@ class CalorimeterDataModule(GenerativeDataModule):
     def make_cond_transform(self) -> Transform:
         return LogIncidentEnergy(self.e_min, self.e_max)
 
-    def evaluator(self) -> CalorimeterEvaluator:
-        return CalorimeterEvaluator(self.geometry, **self.evaluator_settings)
+    def evaluator(self) -> Evaluator:
+        if self.representation == "voxels":
+            return CalorimeterEvaluator(self.geometry, **self.evaluator_settings)
+        # the voxel evaluator's settings (conf/data/calorimeter.yaml) do not apply here
+        voxel_only = set(CalorimeterEvaluator.settings()) - set(ResponseEvaluator.settings())
+        settings = {k: v for k, v in self.evaluator_settings.items() if k not in voxel_only}
+        stated = None
+        if self.path is None:
+            simulator = ShowerSimulator(
+                self.geometry, self.particle, **dict(self.generator.get("params") or {})
+            )
+            stated = simulator.stated_resolution
+        return ResponseEvaluator(stated, **settings)
+
+
+def response_schema(width: int) -> list[ArraySpec]:
+    """A response file: ``incident_energies`` ``(N, 1)`` MeV and ``response`` ``(N, width)``."""
+    return [
+        ArraySpec(
+            "incident_energies",
+            ("N", 1),
+            min_value=0.0,
+            exclusive_min=True,
+            description="incident energy of each shower in MeV, > 0",
+        ),
+        ArraySpec(
+            "response",
+            ("N", width),
+            description="E_tot / E_inc (and layer energies / E_inc), dimensionless",
+        ),
+    ]
