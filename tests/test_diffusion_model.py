@@ -242,3 +242,23 @@ def test_jetnet_samples_keep_the_given_multiplicities_with_zero_padding():
     assert (x[~mask] == 0).all() and (x[mask] != 0).all()
     with pytest.raises(ValueError, match="pass mask"):
         model.sample(4)
+
+
+def test_ema_warms_up_then_decays_at_its_rate():
+    """Decay min(0.999, (1 + n) / (10 + n)) after n updates (the first update copies)."""
+    model = Diffusion(
+        TOY, FlowMatching(), network=lambda dim, cond_dim: torch.nn.Linear(dim, dim), ema=0.999
+    )
+    model.attach_ema()
+    weight = model.network.weight
+    expected = None
+    for n in range(30):
+        with torch.no_grad():
+            weight.normal_()
+        model.update_ema()
+        if expected is None:
+            expected = weight.detach().clone()
+        else:
+            decay = min(0.999, (1.0 + n) / (10.0 + n))  # n earlier updates
+            expected = decay * expected + (1 - decay) * weight.detach()
+    torch.testing.assert_close(model.averaged.module.weight, expected)

@@ -232,9 +232,14 @@ class GenerativeModel(pl.LightningModule, metaclass=_ModelMeta):
             return
         self.averaged = AveragedModel(
             self.generating_module(),
-            multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay),
+            multi_avg_fn=self.ema_average_fn(),
             use_buffers=False,
         ).requires_grad_(False)
+
+    def ema_average_fn(self) -> Callable[..., None]:
+        """The EMA update ``(averaged params, current params, n_averaged) -> None``: a constant
+        decay (``ema``); a model may warm it up (diffusion: ``min(ema, (1 + n) / (10 + n))``)."""
+        return get_ema_multi_avg_fn(self.ema_decay)
 
     def update_ema(self) -> None:
         """One EMA step towards the current generating weights (the first copies them)."""
