@@ -4,6 +4,8 @@ family it accepts through ``genhep train``."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -262,3 +264,48 @@ def test_ema_warms_up_then_decays_at_its_rate():
             decay = min(0.999, (1.0 + n) / (10.0 + n))  # n earlier updates
             expected = decay * expected + (1 - decay) * weight.detach()
     torch.testing.assert_close(model.averaged.module.weight, expected)
+
+
+def test_steps_study_scores_every_sampler_and_step_count(tmp_path):
+    from genhep.diffusion import steps_study
+
+    cfg = compose_train(
+        tmp_path,
+        [
+            "model=diffusion",
+            "model/process=fm",
+            "model/network=mlp",
+            "model.network.width=32",
+            "model.network.blocks=1",
+            "data=gaussian_mixture",
+            "data.n_events=600",
+            "trainer.max_epochs=1",
+            "callbacks.evaluation.n_samples=100",
+            "callbacks.evaluation.figures=false",
+        ],
+    )
+    train(cfg)
+    out = tmp_path / "study"
+    args = [
+        str(tmp_path / "run"),
+        "--out",
+        str(out),
+        "--samplers",
+        "euler,midpoint",
+        "--steps",
+        "2,8",
+    ]
+    assert steps_study.main([*args, "--checkpoint", "last", "--n-events", "100"]) == 0
+    rows = json.loads((out / "steps.json").read_text())["rows"]
+    assert [(r["sampler"], r["steps"]) for r in rows] == [
+        ("euler", 2),
+        ("euler", 8),
+        ("midpoint", 2),
+        ("midpoint", 8),
+    ]
+    assert [r["network_evaluations"] for r in rows] == [2, 8, 4, 16]
+    assert all(r["metric"] == "w1_mean" and r["samples_per_s"] > 0 for r in rows)
+    assert len({r["value"] for r in rows}) == 4  # each setting sampled anew
+    assert (out / "steps.png").exists() and "| midpoint | 8 | 16 |" in (
+        out / "steps.md"
+    ).read_text()
