@@ -14,7 +14,11 @@ buffer, so a checkpoint restores it). The result is a :class:`ConditionalFlow`:
   models take one condition per event, which this method does directly.
 
 A MAF evaluates ``log_prob`` in one pass and inverts in ``D`` sequential passes (one per
-feature and block): sampling a 368-voxel shower costs 368 network calls per block.
+feature and block): sampling a 368-voxel shower costs 368 network calls per block. nflows'
+inverse also evaluates every feature's spline at every pass (D² spline evaluations, ~95% of
+the time); :meth:`ConditionalFlow.invert`, which sampling uses, computes at pass ``i`` only
+feature ``i``'s spline parameters and spline (the MADE's hidden layers still in full), the
+same result to float rounding (tested) and ~20× faster for 368 features.
 
 :class:`EdgeDequantizer` spreads the point masses data often have at the edges of a column
 (a calorimeter voxel that is exactly empty sits at the logit of α; a u-variable of an empty
@@ -99,11 +103,57 @@ class ConditionalFlow(nn.Module):
         z, logabsdet = self(x, context)
         return -0.5 * (z.pow(2).sum(dim=1) + self.features * _LOG_2PI) + logabsdet
 
+    def invert(self, z: Tensor, context: Tensor | None = None) -> Tensor:
+        """``x`` of ``z`` ``(N, D)`` (no log-determinant): :meth:`inverse`'s ``x``, with the
+        spline MAF blocks inverted one feature at a time (see the module docstring)."""
+        context = self._context(context, len(z))
+        x = z
+        for transform in reversed(list(self.transform._transforms)):
+            if isinstance(transform, MaskedPiecewiseRationalQuadraticAutoregressiveTransform):
+                x = _invert_spline_made(transform, x, context)
+            else:
+                x = transform.inverse(x, context=context)[0]
+        return x
+
     def sample(self, n: int, context: Tensor | None = None) -> Tensor:
         """``n`` events ``(n, D)``, event ``i`` drawn given ``context[i]``."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.features, device=device)
-        return self.inverse(z, context)[0]
+        return self.invert(z, context)
+
+
+def _made_hidden(net: nn.Module, inputs: Tensor, context: Tensor | None) -> Tensor:
+    """The last hidden layer of nflows' ``MADE`` (its ``forward`` without the output layer)."""
+    temps = net.initial_layer(inputs)
+    if context is not None:
+        temps = temps + net.activation(net.context_layer(context))
+    if not net.use_residual_blocks:
+        temps = net.activation(temps)
+    for block in net.blocks:
+        temps = block(temps, context)
+    return temps
+
+
+def _invert_spline_made(
+    transform: MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
+    z: Tensor,
+    context: Tensor | None,
+) -> Tensor:
+    """Invert one spline MAF block feature by feature: pass ``i`` computes the MADE's hidden
+    layers on the features found so far, then only feature ``i``'s spline parameters (rows
+    ``i·M … (i+1)·M`` of the masked output layer) and its inverse spline. Relies on nflows'
+    natural MADE order (``random_mask=False``): output ``i`` depends on inputs ``< i``."""
+    net = transform.autoregressive_net
+    m = transform._output_dim_multiplier()
+    weight = net.final_layer.weight * net.final_layer.mask
+    bias = net.final_layer.bias
+    x = torch.zeros_like(z)
+    for i in range(z.shape[1]):
+        hidden = _made_hidden(net, x, context)
+        params = F.linear(hidden, weight[i * m : (i + 1) * m], bias[i * m : (i + 1) * m])
+        column, _ = transform._elementwise_inverse(z[:, i : i + 1], params)
+        x = torch.cat([x[:, :i], column, x[:, i + 1 :]], dim=1)
+    return x
 
 
 def build_flow(
