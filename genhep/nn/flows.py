@@ -13,6 +13,13 @@ buffer, so a checkpoint restores it). The result is a :class:`ConditionalFlow`:
   own ``Flow.sample`` draws ``n`` events *per* context row (``[len(context), n, D]``); genhep's
   models take one condition per event, which this method does directly.
 
+nflows' MADE gives its hidden units degrees 1 … D−1, so the first feature's outputs connect
+to no hidden unit and the context never reaches that feature's transform (each block's first
+feature is transformed unconditionally). :func:`build_flow` re-degrees the hidden units of a
+conditional MADE to 0 … D−1 (:func:`_let_context_reach_every_feature`): units of degree 0 see
+no input but the context, and feed every output, so every feature's transform is conditional;
+the autoregressive property is unchanged (output ``i`` still depends on inputs ``< i`` only).
+
 A MAF evaluates ``log_prob`` in one pass and inverts in ``D`` sequential passes (one per
 feature and block): sampling a 368-voxel shower costs 368 network calls per block. nflows'
 inverse also evaluates every feature's spline at every pass (D² spline evaluations, ~95% of
@@ -226,7 +233,35 @@ def build_flow(
                 layers.append(RandomPermutation(features))
             else:
                 layers.append(ReversePermutation(features))
+    if context_features:
+        for layer in layers:
+            if hasattr(layer, "autoregressive_net"):
+                _let_context_reach_every_feature(layer.autoregressive_net, features)
     return ConditionalFlow(CompositeTransform(layers), features, context_features)
+
+
+def _masked_linears(made: nn.Module) -> list[nn.Module]:
+    """The masked linear layers of an nflows ``MADE`` in order, the output layer last."""
+    hidden = [made.initial_layer]
+    for block in made.blocks:
+        hidden += list(block.linear_layers) if hasattr(block, "linear_layers") else [block.linear]
+    return [*hidden, made.final_layer]
+
+
+@torch.no_grad()
+def _let_context_reach_every_feature(made: nn.Module, features: int) -> None:
+    """Give the hidden units of ``made`` degrees ``0 … D−1`` (nflows: ``1 … D−1``) and
+    rebuild the masks: hidden ``>=`` previous degrees, output ``>`` hidden degrees, so that
+    degree-0 units (context only) feed every output. See the module docstring."""
+    *hidden, final = _masked_linears(made)
+    previous = torch.arange(1, features + 1)
+    for layer in hidden:
+        degrees = torch.arange(layer.out_features) % features
+        layer.mask.copy_((degrees[:, None] >= previous[None, :]).to(layer.mask))
+        layer.degrees.copy_(degrees.to(layer.degrees))
+        previous = degrees
+    # the output layer keeps its degrees (feature i's parameters: degree i + 1)
+    final.mask.copy_((final.degrees[:, None] > previous[None, :]).to(final.mask))
 
 
 class EdgeDequantizer(nn.Module):
