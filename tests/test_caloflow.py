@@ -228,6 +228,8 @@ def test_a_run_trains_both_flows_and_evaluates_showers(tmp_path, shower_file):
     overrides = run_overrides(
         shower_file,
         "callbacks.evaluation.n_samples=100",
+        "callbacks.evaluation.figures=false",
+        "callbacks.evaluation.on_validation=false",
         "data.evaluator.classifier=false",
         "data.evaluator.distances=false",
         "data.evaluator.n_bootstrap=0",
@@ -262,3 +264,32 @@ def test_flow_two_trains_after_flow_one_through_init_from(tmp_path, shower_file)
     for key in energy_keys:  # flow I: frozen at the first run's weights
         torch.testing.assert_close(after[key], state[key])
     assert any(not torch.equal(after[k], state[k]) for k in shower_keys)  # flow II trained
+
+
+def test_the_optuna_search_composes_and_builds(tmp_path):
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genhep.train import build
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module("genhep.conf", version_base="1.3"):
+        cfg = compose(
+            "train", overrides=["hparams_search=caloflow_optuna"], return_hydra_config=True
+        )
+    sweeper = cfg.hydra.sweeper
+    assert sweeper.storage.endswith("/optuna_caloflow.db") and sweeper.study_name
+    assert set(sweeper.params) == {
+        "model.optimizer.lr",
+        "model.energy_blocks",
+        "model.shower_blocks",
+        "model.shower_hidden",
+    }
+    assert cfg.optimized_metric == "val/loss" and cfg.test is False
+    cfg = compose_train(
+        tmp_path,
+        ["hparams_search=caloflow_optuna", "model.shower_blocks=2", "model.shower_hidden=128"],
+        tiny=False,
+    )
+    _, model = build(cfg)
+    assert isinstance(model, CaloFlow) and model.data_spec.layout["layer_energies"]

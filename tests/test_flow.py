@@ -221,3 +221,16 @@ def test_flow_model_trains_on_the_toy_towards_the_true_likelihood():
     assert after == pytest.approx(truth, abs=0.15)
     samples = model.sample(len(test["x"]), test["cond"])
     assert samples.shape == test["x"].shape and torch.isfinite(samples).all()
+
+
+@pytest.mark.parametrize("features", [1, 3])
+def test_the_context_reaches_every_feature(features):
+    """nflows' MADE alone gives a block's first feature no path from the context."""
+    torch.manual_seed(5)
+    flow = build_flow(features, 2, n_blocks=1, hidden=8, kind="rqs", permutation=None)
+    x = torch.randn(4, features)
+    context = torch.randn(4, 2, requires_grad=True)
+    z, _ = flow(x, context)
+    for i in range(features):
+        (gradient,) = torch.autograd.grad(z[:, i].sum(), context, retain_graph=True)
+        assert gradient.abs().sum() > 0, f"feature {i} ignores the context"
