@@ -247,7 +247,9 @@ def test_a_run_trains_both_flows_and_evaluates_showers(tmp_path, shower_file):
 
 def test_flow_two_trains_after_flow_one_through_init_from(tmp_path, shower_file):
     quiet = ["~callbacks.evaluation", "test=false"]
-    first = compose_train(tmp_path / "energy", run_overrides(shower_file, "model.stage=energy", *quiet))
+    first = compose_train(
+        tmp_path / "energy", run_overrides(shower_file, "model.stage=energy", *quiet)
+    )
     train(first)
     ckpt = tmp_path / "energy" / "run" / "checkpoints" / "last.ckpt"
     state = torch.load(ckpt, weights_only=True)["state_dict"]

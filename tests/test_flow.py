@@ -107,7 +107,8 @@ def test_density_integrates_to_one_for_each_context(kind):
 
 
 @pytest.mark.parametrize(
-    ("kind", "residual", "n_hidden"), [("affine", False, 2), ("rqs", False, 1), ("rqs", True, 2)]
+    ("kind", "residual", "n_hidden"),
+    [("affine", False, 2), ("rqs", False, 1), ("rqs", False, 2), ("rqs", True, 2)],
 )
 def test_inverse_of_forward_is_identity_and_the_fast_inverse_agrees(kind, residual, n_hidden):
     torch.manual_seed(3)
@@ -164,7 +165,9 @@ def test_edge_dequantizer_spreads_edges_outward_only():
     out = deq(x)
     low, high = torch.tensor([0.0, 1.0]), torch.tensor([1.0, 3.0])
     at_low, at_high = x == low, x == high
-    assert ((out[at_low] < low.expand_as(x)[at_low]) & (out[at_low] > -0.1 + low.expand_as(x)[at_low])).all()
+    assert (
+        (out[at_low] < low.expand_as(x)[at_low]) & (out[at_low] > -0.1 + low.expand_as(x)[at_low])
+    ).all()
     assert (out[at_high] > high.expand_as(x)[at_high]).all()
     inside = ~(at_low | at_high)
     torch.testing.assert_close(out[inside], x[inside])

@@ -207,7 +207,11 @@ class CaloFlow(LikelihoodModel):
             self.dequantizer(batch["x"]), batch.get("cond")
         )
         nll_energy, nll_shower = -log_energy.mean(), -log_shower.mean()
-        terms = {"loss": nll_energy + nll_shower, "nll_energy": nll_energy, "nll_shower": nll_shower}
+        terms = {
+            "loss": nll_energy + nll_shower,
+            "nll_energy": nll_energy,
+            "nll_shower": nll_shower,
+        }
         if self.stage == "energy":
             terms["objective"] = nll_energy
         elif self.stage == "shower":

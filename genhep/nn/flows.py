@@ -23,9 +23,12 @@ the autoregressive property is unchanged (output ``i`` still depends on inputs `
 A MAF evaluates ``log_prob`` in one pass and inverts in ``D`` sequential passes (one per
 feature and block): sampling a 368-voxel shower costs 368 network calls per block. nflows'
 inverse also evaluates every feature's spline at every pass (D² spline evaluations, ~95% of
-the time); :meth:`ConditionalFlow.invert`, which sampling uses, computes at pass ``i`` only
-feature ``i``'s spline parameters and spline (the MADE's hidden layers still in full), the
-same result to float rounding (tested) and ~20× faster for 368 features.
+the time) and the whole MADE. :meth:`ConditionalFlow.invert`, which sampling uses, computes
+at pass ``i`` only feature ``i``'s spline parameters and spline; in a plain MADE (no residual
+blocks, no batch norm, as CaloFlow's) it also computes each hidden unit once, as soon as the
+features it depends on (those up to its degree) are known, so that the hidden layers cost
+one forward pass in all instead of one per feature. Same result to float rounding (tested);
+~100× (residual MADEs: ~20×) faster than nflows' inverse for 368 features.
 
 :class:`EdgeDequantizer` spreads the point masses data often have at the edges of a column
 (a calorimeter voxel that is exactly empty sits at the logit of α; a u-variable of an empty
@@ -110,14 +113,19 @@ class ConditionalFlow(nn.Module):
         z, logabsdet = self(x, context)
         return -0.5 * (z.pow(2).sum(dim=1) + self.features * _LOG_2PI) + logabsdet
 
+    @torch.no_grad()
     def invert(self, z: Tensor, context: Tensor | None = None) -> Tensor:
-        """``x`` of ``z`` ``(N, D)`` (no log-determinant): :meth:`inverse`'s ``x``, with the
-        spline MAF blocks inverted one feature at a time (see the module docstring)."""
+        """``x`` of ``z`` ``(N, D)`` (no log-determinant, no gradients): :meth:`inverse`'s
+        ``x``, with the spline MAF blocks inverted one feature at a time (see the module
+        docstring)."""
         context = self._context(context, len(z))
         x = z
         for transform in reversed(list(self.transform._transforms)):
             if isinstance(transform, MaskedPiecewiseRationalQuadraticAutoregressiveTransform):
-                x = _invert_spline_made(transform, x, context)
+                if _is_plain_made(transform.autoregressive_net):
+                    x = _invert_spline_made_cached(transform, x, context)
+                else:
+                    x = _invert_spline_made(transform, x, context)
             else:
                 x = transform.inverse(x, context=context)[0]
         return x
@@ -139,6 +147,63 @@ def _made_hidden(net: nn.Module, inputs: Tensor, context: Tensor | None) -> Tens
     for block in net.blocks:
         temps = block(temps, context)
     return temps
+
+
+def _is_plain_made(net: nn.Module) -> bool:
+    """A MADE of masked linear layers and activations only (dropout off or inactive): what
+    :func:`_invert_spline_made_cached` handles."""
+    if net.use_residual_blocks:
+        return False
+    for block in net.blocks:
+        if block.batch_norm is not None or (block.training and block.dropout.p > 0):
+            return False
+    return True
+
+
+def _invert_spline_made_cached(
+    transform: MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
+    z: Tensor,
+    context: Tensor | None,
+) -> Tensor:
+    """Invert one spline MAF block whose MADE is plain (:func:`_is_plain_made`), computing
+    every hidden unit once: a unit of degree ``d`` depends on features ``0 … d−1`` only, so
+    it is computed right after feature ``d − 1`` is found (degree 0: before the first), and
+    feature ``i``'s spline parameters need only units of degree ``<= i``."""
+    net = transform.autoregressive_net
+    n, features = z.shape
+    m = transform._output_dim_multiplier()
+    layers = [net.initial_layer, *(block.linear for block in net.blocks)]
+    weights = [layer.weight * layer.mask for layer in layers]
+    by_degree = [
+        [torch.nonzero(layer.degrees == d).flatten() for d in range(features + 1)]
+        for layer in layers
+    ]
+    context_term = net.activation(net.context_layer(context)) if context is not None else 0.0
+    hidden = [z.new_zeros(n, layer.out_features) for layer in layers]
+    x = torch.zeros_like(z)
+    final_weight = net.final_layer.weight * net.final_layer.mask
+    final_bias = net.final_layer.bias
+
+    def compute(degree: int) -> None:
+        previous = x
+        for layer_index, layer in enumerate(layers):
+            units = by_degree[layer_index][degree]
+            if len(units):
+                value = F.linear(previous, weights[layer_index][units], layer.bias[units])
+                if layer_index == 0 and context is not None:
+                    value = value + context_term[:, units]
+                hidden[layer_index][:, units] = net.activation(value)
+            previous = hidden[layer_index]
+
+    compute(0)
+    for i in range(features):
+        rows = slice(i * m, (i + 1) * m)
+        params = F.linear(hidden[-1], final_weight[rows], final_bias[rows])
+        column, _ = transform._elementwise_inverse(z[:, i : i + 1], params)
+        x[:, i : i + 1] = column
+        if i + 1 < features:
+            compute(i + 1)
+    return x
 
 
 def _invert_spline_made(
