@@ -38,6 +38,7 @@ REGISTRY: dict[str, str] = {
     "evaluators": "benchmarks.bench_evaluators",
     "images": "benchmarks.bench_images",
     "overhead": "benchmarks.bench_overhead",
+    "caloflow": "benchmarks.bench_caloflow",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
