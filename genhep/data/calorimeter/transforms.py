@@ -76,6 +76,7 @@ __all__ = [
 #: by :class:`Standardize`).
 TRANSFORMS: dict[str, str] = {
     "none": "voxel energies in MeV, unchanged",
+    "voxel_fraction": "x / E_inc (the ATLAS VAE's input; in [0, 1] per voxel)",
     "log_energy": "log(x / E_inc + eps)",
     "voxel_fraction_logit": "logit(alpha + (1 - 2 alpha) x / E_inc)",
     "layer_fractions": "CaloFlow: logit of [voxels / layer energy (V), u-variables (L)]",
@@ -377,6 +378,8 @@ def make_calorimeter_transform(
     """The data module's ``x`` pipeline ``name`` (a key of :data:`TRANSFORMS`).
 
     * ``none``: identity (MeV);
+    * ``voxel_fraction``: ``NormalizeByIncident`` (fractions of E_inc, what the ATLAS VAE's
+      sigmoid outputs model; use ``standardize=False`` to keep them in [0, 1]);
     * ``log_energy``: ``NormalizeByIncident → LogEnergy(eps)``;
     * ``voxel_fraction_logit``: ``NormalizeByIncident → Logit(alpha)``;
     * ``layer_fractions``: ``LayerFractions(geometry, max_deposit) → Logit(alpha)``
@@ -388,7 +391,9 @@ def make_calorimeter_transform(
     steps: list[Transform]
     if name == "none":
         return Compose([Identity()])
-    if name == "log_energy":
+    if name == "voxel_fraction":
+        steps = [NormalizeByIncident()]
+    elif name == "log_energy":
         steps = [NormalizeByIncident(), LogEnergy(eps)]
     elif name == "voxel_fraction_logit":
         steps = [NormalizeByIncident(), Logit(alpha)]
