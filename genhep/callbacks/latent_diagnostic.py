@@ -1,0 +1,165 @@
+"""Latent diagnostic of a VAE: is the aggregate posterior of the test set Gaussian?
+
+At the end of testing, :class:`LatentDiagnostic` encodes the first ``n_events`` events of the
+test split with the model's ``latent(x, cond, mask, sample)`` (one posterior draw per event:
+draws of the aggregate posterior), runs :func:`~genhep.metrics.latent.latent_gaussianity`
+(per-dimension KS test against the prior N(0, 1), Anderson–Darling and Shapiro–Wilk for the
+shape) and
+
+* adds to ``<output_dir>/results.json`` (written by the evaluation callback at test epoch
+  end; this runs after it, at test end) the table under ``"latent"`` and two metrics,
+  ``latent_gaussian_fraction`` (fraction of dimensions that pass both tests) and
+  ``latent_ks_max`` (largest KS distance from N(0, 1)), each with the same number for as many
+  genuine N(0, 1) draws as ``real_vs_real`` (``genhep report`` tabulates them);
+* writes the same record to ``<output_dir>/latent.json`` (also without evaluation);
+* draws ``figures/latent/qq.{png,pdf}``: the Q-Q plot of every dimension against N(0, 1),
+  and sends it and the scalars to the loggers.
+
+Encoding runs under a forked random state seeded with ``seed``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from matplotlib.figure import Figure
+
+from genhep.metrics.latent import latent_gaussianity, qq_points
+from genhep.plotting import save_figure
+from genhep.utils.io import atomic_write_json
+from genhep.utils.loggers import log_figures
+
+log = logging.getLogger(__name__)
+
+#: Most latent dimensions drawn in the Q-Q figure.
+MAX_QQ_DIMS = 16
+
+
+def qq_figure(z: np.ndarray, max_dims: int = MAX_QQ_DIMS) -> Figure:
+    """Q-Q plot of every latent dimension (at most ``max_dims``) against N(0, 1)."""
+    theory, sample = qq_points(z)
+    dims = min(z.shape[1], max_dims)
+    columns = min(4, dims)
+    rows = -(-dims // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2.6 * columns, 2.5 * rows), layout="constrained", squeeze=False
+    )
+    for d, ax in enumerate(axes.ravel()):
+        if d >= dims:
+            ax.set_visible(False)
+            continue
+        ax.plot(theory, sample[:, d], ".", markersize=3)
+        low, high = theory[0], theory[-1]
+        ax.plot([low, high], [low, high], "k--", linewidth=0.8)
+        ax.set_title(f"$z_{{{d}}}$", fontsize="small")
+        ax.tick_params(labelsize="x-small")
+    fig.supxlabel("N(0, 1) quantile", fontsize="small")
+    fig.supylabel("latent quantile", fontsize="small")
+    return fig
+
+
+class LatentDiagnostic(pl.Callback):
+    """Per-dimension normality of the test set's latent vectors (see the module docstring).
+
+    Args:
+        output_dir: the run directory.
+        n_events: test events encoded (at most the split's size).
+        batch_size: events per model call.
+        alpha: level of the tests.
+        sample: one posterior draw per event (``True``) or the posterior's centre.
+        seed: the random state of the posterior draws.
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        n_events: int = 10000,
+        batch_size: int = 1000,
+        alpha: float = 0.05,
+        sample: bool = True,
+        seed: int = 1234,
+    ) -> None:
+        super().__init__()
+        if n_events < 8 or batch_size < 1 or not 0 < alpha < 1:
+            raise ValueError(
+                "callbacks.latent_diagnostic: need n_events >= 8, batch_size >= 1 and alpha in "
+                f"(0, 1), got {n_events}, {batch_size}, {alpha}"
+            )
+        self.output_dir = Path(output_dir)
+        self.n_events, self.batch_size, self.alpha = n_events, batch_size, alpha
+        self.sample, self.seed = sample, seed
+        self.last_record: dict[str, Any] | None = None
+
+    def encode(self, model: pl.LightningModule, tensors: dict[str, torch.Tensor]) -> np.ndarray:
+        """The latent vectors ``(N, L)`` of ``tensors`` (``x`` and maybe ``cond``, ``mask``)."""
+        devices = [model.device] if model.device.type == "cuda" else []
+        n = len(tensors["x"])
+        chunks = []
+        with torch.random.fork_rng(devices=devices), torch.inference_mode():
+            torch.manual_seed(self.seed)
+            for start in range(0, n, self.batch_size):
+                part = {
+                    k: v[start : start + self.batch_size].to(model.device)
+                    for k, v in tensors.items()
+                }
+                z = model.latent(part["x"], part.get("cond"), part.get("mask"), sample=self.sample)
+                chunks.append(z.double().cpu())
+        return torch.cat(chunks).numpy()
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        if not callable(getattr(pl_module, "latent", None)):
+            raise TypeError(
+                f"callbacks.latent_diagnostic needs a model with latent(x, cond, mask, sample); "
+                f"{type(pl_module).__name__} has none (drop it with ~callbacks.latent_diagnostic)"
+            )
+        dataset = trainer.datamodule.datasets["test"]
+        tensors = {k: v[: self.n_events] for k, v in dataset.tensors.items()}
+        z = self.encode(pl_module, tensors)
+        record = latent_gaussianity(z, self.alpha, self.seed)
+        record["sample"] = self.sample
+        self.last_record = record
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.output_dir / "latent.json", record)
+        metrics = {
+            f"latent_{name}": {
+                "value": record["summary"][key],
+                "error": math.nan,
+                "real_vs_real": record["baseline"][key],
+            }
+            for name, key in (("gaussian_fraction", "gaussian_fraction"), ("ks_max", "ks_max"))
+        }
+        results_path = self.output_dir / "results.json"
+        if results_path.is_file():
+            results = json.loads(results_path.read_text())
+            results["latent"] = record
+            results.setdefault("metrics", {}).update(metrics)
+            atomic_write_json(results_path, results)
+        figure = qq_figure(z)
+        folder = self.output_dir / "figures" / "latent"
+        folder.mkdir(parents=True, exist_ok=True)
+        save_figure(figure, folder / "qq")
+        log_figures(trainer.loggers, {"latent/qq": figure}, trainer.global_step)
+        plt.close(figure)
+        scalars = {f"test/{name}": m["value"] for name, m in metrics.items()}
+        for logger in trainer.loggers:
+            logger.log_metrics(scalars, step=trainer.global_step)
+        log.info(
+            "latent diagnostic (%d events, %d dims): %.0f%% Gaussian (N(0,1) draws: %.0f%%), "
+            "largest KS distance %.3g (N(0,1) draws: %.3g)",
+            record["n_events"],
+            z.shape[1],
+            100 * record["summary"]["gaussian_fraction"],
+            100 * record["baseline"]["gaussian_fraction"],
+            record["summary"]["ks_max"],
+            record["baseline"]["ks_max"],
+        )
