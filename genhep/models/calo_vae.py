@@ -65,15 +65,17 @@ from genhep.spec import DataSpec, flat_vector_problem
 log = logging.getLogger(__name__)
 
 HEADS = ("sigmoid", "identity", "salamani")
-ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "relu": nn.ReLU}
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "relu": nn.ReLU,
+}
 RECONSTRUCTIONS = ("mse", "bce")
 ENERGY_LOSSES = ("l1", "l2")
 POSTERIORS = ("gaussian", "iaf")
 
 
-def dense_stack(
-    sizes: Sequence[int], activation: str, batch_norm: bool = False
-) -> nn.Sequential:
+def dense_stack(sizes: Sequence[int], activation: str, batch_norm: bool = False) -> nn.Sequential:
     """Linear layers over ``sizes``, each followed by (batch norm and) the activation."""
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:], strict=True):
@@ -145,7 +147,9 @@ class CaloVAE(VariationalAutoencoder):
             if value not in allowed:
                 raise ValueError(f"model.{name} must be one of {list(allowed)}, got {value!r}")
         if reconstruction_weight <= 0:
-            raise ValueError(f"model.reconstruction_weight must be > 0, got {reconstruction_weight}")
+            raise ValueError(
+                f"model.reconstruction_weight must be > 0, got {reconstruction_weight}"
+            )
         spec = DataSpec.from_dict(data_spec)
         layers = spec.layout.get("layers", {})
         weights = self._term_weights(layers, total_energy_weight, layer_weights)
@@ -283,7 +287,9 @@ class CaloVAE(VariationalAutoencoder):
     def reconstruction_error(self, x: Tensor, recon: Tensor, mask: Tensor | None) -> Tensor:
         if self.reconstruction == "bce":
             target = x.clamp(0.0, 1.0)
-            return F.binary_cross_entropy(recon.clamp(1e-7, 1 - 1e-7), target, reduction="none").sum(1)
+            return F.binary_cross_entropy(
+                recon.clamp(1e-7, 1 - 1e-7), target, reduction="none"
+            ).sum(1)
         return (x - recon).pow(2).sum(dim=1)
 
     def _distance(self, a: Tensor, b: Tensor) -> Tensor:

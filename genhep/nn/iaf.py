@@ -34,9 +34,8 @@ __all__ = ["InverseAutoregressiveFlow", "diagonal_normal_log_prob"]
 
 def diagonal_normal_log_prob(z: Tensor, mean: Tensor, log_var: Tensor) -> Tensor:
     """``log N(z; mean, exp(log_var))`` per event ``(B,)``, summed over the last axis."""
-    return -0.5 * (
-        (z - mean).pow(2) * torch.exp(-log_var) + log_var + math.log(2.0 * math.pi)
-    ).sum(dim=-1)
+    terms = (z - mean).pow(2) * torch.exp(-log_var) + log_var + math.log(2.0 * math.pi)
+    return -0.5 * terms.sum(dim=-1)
 
 
 class InverseAutoregressiveFlow(nn.Module):
@@ -81,9 +80,7 @@ class InverseAutoregressiveFlow(nn.Module):
         draws ``z0`` ``(B, L)`` and the encoder's context ``(B, C)``."""
         return self.transform(z0, context=context)
 
-    def sample(
-        self, mean: Tensor, log_var: Tensor, context: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    def sample(self, mean: Tensor, log_var: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
         """One draw ``z_K`` per event and its log-density ``log q(z_K | x)`` ``(B,)`` (the
         module docstring)."""
         z0 = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
