@@ -16,7 +16,7 @@ from genhep.data.calorimeter.simulator import ShowerSimulator
 from genhep.geometry.calorimeter import get_geometry
 from genhep.metrics.latent import latent_gaussianity, normality_table, qq_points
 from genhep.metrics.shower_features import layer_energies, longitudinal_centre
-from genhep.models.calo_vae import CaloVAE
+from genhep.models.calo_vae import CaloVAE, SalamaniVAE
 from genhep.nn.iaf import InverseAutoregressiveFlow, diagonal_normal_log_prob
 from genhep.spec import DataSpec
 
@@ -199,7 +199,7 @@ def test_few_training_steps_on_showers_and_samples(showers, overrides):
 
 def test_salamani_layer_sums_equal_its_predicted_layer_energies():
     torch.manual_seed(6)
-    model = CaloVAE(calo_spec(), 5, hidden=[32, 16], head="salamani", batch_norm=True).eval()
+    model = SalamaniVAE(calo_spec(), latent_dim=5, hidden=[32, 16], batch_norm=True).eval()
     z, cond = torch.randn(30, 5), torch.rand(30, 1)
     x, total, layers = model.energy_heads(z, cond)
     sums = torch.stack([x[:, s].sum(1) for s in model.layer_slices], dim=1)
@@ -218,6 +218,8 @@ def test_configuration_errors_are_clear():
         CaloVAE(calo_spec(), posterior="nf")
     assert not CaloVAE.accepts(DataSpec("jetnet", (30, 3), has_mask=True))
     assert CaloVAE.accepts(DataSpec("gaussian_mixture", (2,)))
+    assert not SalamaniVAE.accepts(DataSpec("gaussian_mixture", (2,)))
+    assert SalamaniVAE.accepts(DataSpec.from_dict(calo_spec()))
 
 
 def test_longitudinal_centre_is_the_energy_weighted_layer_index():

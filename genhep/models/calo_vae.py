@@ -60,7 +60,7 @@ from genhep.models.vae import (
     standard_normal_log_prob,
 )
 from genhep.nn.iaf import InverseAutoregressiveFlow
-from genhep.spec import DataSpec, flat_vector_problem
+from genhep.spec import DataSpec, first_problem, flat_vector_problem
 
 log = logging.getLogger(__name__)
 
@@ -336,3 +336,30 @@ class CaloVAE(VariationalAutoencoder):
         if cond is not None:
             cond = cond.to(self.device)
         return self.prior_sample(n, cond, None)
+
+
+def layers_cover_problem(spec: DataSpec) -> str | None:
+    """Why ``spec``'s columns are not exactly the voxels of its calorimeter layers."""
+    layers = spec.layout.get("layers", {})
+    covered = sum(b - a for a, b in layers.values())
+    if layers and len(spec.event_shape) == 1 and covered == spec.event_shape[0]:
+        return None
+    return (
+        "its per-layer softmax heads need calorimeter voxels whose layers cover every column "
+        f"(data=calorimeter, data.transform=voxel_fraction), got event_shape {spec.event_shape} "
+        f"with {covered} columns in layers"
+    )
+
+
+class SalamaniVAE(CaloVAE):
+    """``model=calo_vae_salamani``: :class:`CaloVAE` with ``head="salamani"`` (the module
+    docstring), for calorimeter voxels only."""
+
+    @classmethod
+    def incompatibility(cls, spec: DataSpec) -> str | None:
+        return first_problem(flat_vector_problem(spec), layers_cover_problem(spec))
+
+    def __init__(self, data_spec: Mapping[str, Any], head: str = "salamani", **kwargs: Any) -> None:
+        if head != "salamani":
+            raise ValueError(f"model=calo_vae_salamani has head salamani, got {head!r}")
+        super().__init__(data_spec, head=head, **kwargs)
