@@ -148,6 +148,14 @@ def test_diagnostic_accepts_gaussian_and_rejects_non_gaussian_latents():
         assert all(not r["ad_normal"] and r["shapiro_p"] < 1e-3 for r in rows)
     rows = normality_table(shifted)
     assert all(r["ad_normal"] and r["ks_p"] < 0.05 and not r["gaussian"] for r in rows)
+    # a collapsed dimension (posterior = prior for every event) is Gaussian but inactive
+    centres = np.column_stack([np.zeros(n), rng.standard_normal(n), 0.5 * uniform[:, 0]])
+    latents = np.column_stack([gauss[:, 0], gauss[:, 1], uniform[:, 0]])
+    record = latent_gaussianity(latents, seed=5, centres=centres)
+    assert [r["active"] for r in record["table"]] == [False, True, True]
+    assert record["summary"]["active_dims"] == 2
+    assert record["summary"]["gaussian_fraction_active"] == 0.5
+    assert record["baseline"]["active_dims"] == 3
     theory, sample = qq_points(gauss, 9)
     assert theory.shape == (9,) and sample.shape == (9, 6)
     np.testing.assert_allclose(sample, theory[:, None].repeat(6, 1), atol=0.1)
@@ -255,6 +263,7 @@ def test_experiment_trains_and_writes_the_latent_table(tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert "w1_longitudinal_centre" in results["metrics"]
     assert 0 <= results["metrics"]["latent_gaussian_fraction"]["value"] <= 1
+    assert 0 <= results["metrics"]["latent_active_dims"]["value"] <= cfg.model.latent_dim
     assert len(results["latent"]["table"]) == cfg.model.latent_dim
     assert results["likelihood"]["kind"] == "bound"
     assert (tmp_path / "run" / "figures" / "latent" / "qq.png").is_file()

@@ -7,10 +7,13 @@ draws of the aggregate posterior), runs :func:`~genhep.metrics.latent.latent_gau
 shape) and
 
 * adds to ``<output_dir>/results.json`` (written by the evaluation callback at test epoch
-  end; this runs after it, at test end) the table under ``"latent"`` and two metrics,
-  ``latent_gaussian_fraction`` (fraction of dimensions that pass both tests) and
-  ``latent_ks_max`` (largest KS distance from N(0, 1)), each with the same number for as many
-  genuine N(0, 1) draws as ``real_vs_real`` (``genhep report`` tabulates them);
+  end; this runs after it, at test end) the table under ``"latent"`` and the metrics
+  ``latent_gaussian_fraction`` (fraction of dimensions that pass both tests),
+  ``latent_active_dims`` (dimensions the decoder uses: the variance of the posterior centre,
+  ``latent(sample=False)``, over events above 0.01), ``latent_gaussian_fraction_active`` (the
+  fraction among those: a collapsed dimension is trivially Gaussian) and ``latent_ks_max``
+  (largest KS distance from N(0, 1)), each with the same number for as many genuine N(0, 1)
+  draws as ``real_vs_real`` (``genhep report`` tabulates them);
 * writes the same record to ``<output_dir>/latent.json`` (also without evaluation);
 * draws ``figures/latent/qq.{png,pdf}``: the Q-Q plot of every dimension against N(0, 1),
   and sends it and the scalars to the loggers.
@@ -98,8 +101,11 @@ class LatentDiagnostic(pl.Callback):
         self.sample, self.seed = sample, seed
         self.last_record: dict[str, Any] | None = None
 
-    def encode(self, model: pl.LightningModule, tensors: dict[str, torch.Tensor]) -> np.ndarray:
-        """The latent vectors ``(N, L)`` of ``tensors`` (``x`` and maybe ``cond``, ``mask``)."""
+    def encode(
+        self, model: pl.LightningModule, tensors: dict[str, torch.Tensor], sample: bool = True
+    ) -> np.ndarray:
+        """The latent vectors ``(N, L)`` of ``tensors`` (``x`` and maybe ``cond``, ``mask``):
+        posterior draws (``sample``) or centres."""
         devices = [model.device] if model.device.type == "cuda" else []
         n = len(tensors["x"])
         chunks = []
@@ -110,7 +116,7 @@ class LatentDiagnostic(pl.Callback):
                     k: v[start : start + self.batch_size].to(model.device)
                     for k, v in tensors.items()
                 }
-                z = model.latent(part["x"], part.get("cond"), part.get("mask"), sample=self.sample)
+                z = model.latent(part["x"], part.get("cond"), part.get("mask"), sample=sample)
                 chunks.append(z.double().cpu())
         return torch.cat(chunks).numpy()
 
@@ -124,19 +130,20 @@ class LatentDiagnostic(pl.Callback):
             )
         dataset = trainer.datamodule.datasets["test"]
         tensors = {k: v[: self.n_events] for k, v in dataset.tensors.items()}
-        z = self.encode(pl_module, tensors)
-        record = latent_gaussianity(z, self.alpha, self.seed)
+        z = self.encode(pl_module, tensors, self.sample)
+        centres = self.encode(pl_module, tensors, sample=False)
+        record = latent_gaussianity(z, self.alpha, self.seed, centres)
         record["sample"] = self.sample
         self.last_record = record
         self.output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.output_dir / "latent.json", record)
         metrics = {
-            f"latent_{name}": {
+            f"latent_{key}": {
                 "value": record["summary"][key],
                 "error": math.nan,
                 "real_vs_real": record["baseline"][key],
             }
-            for name, key in (("gaussian_fraction", "gaussian_fraction"), ("ks_max", "ks_max"))
+            for key in ("gaussian_fraction", "active_dims", "gaussian_fraction_active", "ks_max")
         }
         results_path = self.output_dir / "results.json"
         if results_path.is_file():
@@ -154,11 +161,13 @@ class LatentDiagnostic(pl.Callback):
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=trainer.global_step)
         log.info(
-            "latent diagnostic (%d events, %d dims): %.0f%% Gaussian (N(0,1) draws: %.0f%%), "
-            "largest KS distance %.3g (N(0,1) draws: %.3g)",
+            "latent diagnostic (%d events, %d dims, %d active): %.0f%% Gaussian, %.0f%% of the "
+            "active (N(0,1) draws: %.0f%%), largest KS distance %.3g (N(0,1) draws: %.3g)",
             record["n_events"],
             z.shape[1],
+            record["summary"]["active_dims"],
             100 * record["summary"]["gaussian_fraction"],
+            100 * record["summary"]["gaussian_fraction_active"],
             100 * record["baseline"]["gaussian_fraction"],
             record["summary"]["ks_max"],
             record["baseline"]["ks_max"],

@@ -14,10 +14,16 @@ VAE makes equal to its prior ``N(0, I)``). For every latent dimension (scipy.sta
 * ``mean``, ``std``, ``skew``, ``excess_kurtosis``.
 
 A dimension counts as Gaussian when both the prior KS test (``ks_p >= alpha``) and the
-Anderson–Darling shape test accept it. :func:`latent_gaussianity` summarises: the fraction
-of Gaussian dimensions, the largest KS statistic (a sample-size-free effect size: the largest
-CDF difference from ``N(0, 1)``) and the smallest KS p-value; the same numbers for as many
-genuine ``N(0, 1)`` draws (seeded) are the baseline, ``real_vs_real`` in ``results.json``.
+Anderson–Darling shape test accept it. A dimension the decoder does not use is trivially
+Gaussian: its posterior collapsed onto the prior, ``q(z_d | x) = N(0, 1)`` for every event.
+Given the posterior centres (means) of the same events, each row also gets its
+``activity`` ``Var_x(E_q[z_d | x])`` and ``active = activity > active_threshold`` (0.01, the
+active-unit criterion of Burda, Grosse & Salakhutdinov, arXiv:1509.00519).
+:func:`latent_gaussianity` summarises: the fraction of Gaussian dimensions, of Gaussian
+*active* dimensions and the number of active ones, the largest KS statistic (a
+sample-size-free effect size: the largest CDF difference from ``N(0, 1)``) and the smallest KS
+p-value; the same numbers for as many genuine ``N(0, 1)`` draws (seeded; every dimension
+counted active) are the baseline, ``real_vs_real`` in ``results.json``.
 With many events every test rejects small departures: read ``ks_stat`` beside the p-values.
 :func:`qq_points` gives Q-Q figure data (theoretical normal quantiles against the sample's).
 """
@@ -31,6 +37,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 __all__ = [
+    "ACTIVE_THRESHOLD",
     "SHAPIRO_MAX",
     "dimension_tests",
     "is_gaussian",
@@ -42,6 +49,8 @@ __all__ = [
 #: Shapiro–Wilk is run on at most this many values per dimension.
 SHAPIRO_MAX = 5000
 _AD_LEVELS = np.array([15.0, 10.0, 5.0, 2.5, 1.0])
+#: Burda et al.'s active-unit threshold on ``Var_x(E_q[z_d | x])``.
+ACTIVE_THRESHOLD = 0.01
 
 
 def _anderson(v: np.ndarray) -> tuple[float, float]:
@@ -108,22 +117,42 @@ def normality_table(z: ArrayLike, alpha: float = 0.05, seed: int = 0) -> list[di
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, float]:
+    active = [r for r in rows if r.get("active", True)]
     return {
         "gaussian_fraction": float(np.mean([r["gaussian"] for r in rows])),
+        "active_dims": float(len(active)),
+        "gaussian_fraction_active": (
+            float(np.mean([r["gaussian"] for r in active])) if active else float("nan")
+        ),
         "ks_max": float(max(r["ks_stat"] for r in rows)),
         "ks_p_min": float(min(r["ks_p"] for r in rows)),
     }
 
 
-def latent_gaussianity(z: ArrayLike, alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
+def latent_gaussianity(
+    z: ArrayLike,
+    alpha: float = 0.05,
+    seed: int = 0,
+    centres: ArrayLike | None = None,
+    active_threshold: float = ACTIVE_THRESHOLD,
+) -> dict[str, Any]:
     """The per-dimension table, its summary and the summary of ``N(0, I)`` draws of the same
     shape (seeded with ``seed``): ``{"table", "summary", "baseline", "n_events", "alpha"}``.
 
-    ``summary`` / ``baseline``: ``gaussian_fraction`` (of the dimensions), ``ks_max``,
-    ``ks_p_min``.
+    ``centres`` ``(N, L)``: the posterior centres of the same events (activity, active
+    dimensions); without them every dimension counts as active. ``summary`` / ``baseline``:
+    ``gaussian_fraction`` (of the dimensions), ``active_dims``, ``gaussian_fraction_active``
+    (NaN without active dimensions), ``ks_max``, ``ks_p_min``.
     """
     z = _as_latents(z)
     rows = normality_table(z, alpha, seed)
+    if centres is not None:
+        centres = _as_latents(centres)
+        if centres.shape != z.shape:
+            raise ValueError(f"centres {centres.shape} must have the shape of z {z.shape}")
+        for row, activity in zip(rows, np.var(centres, axis=0), strict=True):
+            row["activity"] = float(activity)
+            row["active"] = bool(activity > active_threshold)
     gauss = np.random.default_rng(seed).standard_normal(z.shape)
     return {
         "n_events": int(z.shape[0]),
