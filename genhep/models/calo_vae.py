@@ -146,6 +146,8 @@ class CaloVAE(VariationalAutoencoder):
         ):
             if value not in allowed:
                 raise ValueError(f"model.{name} must be one of {list(allowed)}, got {value!r}")
+        if not hidden:
+            raise ValueError("model.hidden needs at least one layer width")
         if reconstruction_weight <= 0:
             raise ValueError(
                 f"model.reconstruction_weight must be > 0, got {reconstruction_weight}"
