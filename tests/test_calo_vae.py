@@ -14,7 +14,12 @@ from torch.autograd.functional import jacobian
 
 from genhep.data.calorimeter.simulator import ShowerSimulator
 from genhep.geometry.calorimeter import get_geometry
-from genhep.metrics.latent import latent_gaussianity, normality_table, qq_points
+from genhep.metrics.latent import (
+    latent_gaussianity,
+    normality_table,
+    posterior_activity,
+    qq_points,
+)
 from genhep.metrics.shower_features import layer_energies, longitudinal_centre
 from genhep.models.calo_vae import CaloVAE, SalamaniVAE
 from genhep.nn.iaf import InverseAutoregressiveFlow, diagonal_normal_log_prob
@@ -150,8 +155,12 @@ def test_diagnostic_accepts_gaussian_and_rejects_non_gaussian_latents():
     assert all(r["ad_normal"] and r["ks_p"] < 0.05 and not r["gaussian"] for r in rows)
     # a collapsed dimension (posterior = prior for every event) is Gaussian but inactive
     centres = np.column_stack([np.zeros(n), rng.standard_normal(n), 0.5 * uniform[:, 0]])
+    spread = np.array([1.0, 0.3, 0.2])
+    draws = centres + spread * rng.standard_normal((16, n, 3))
+    activity = posterior_activity(draws)
+    np.testing.assert_allclose(activity, [0.0, 1.0, 0.25], atol=0.06)
     latents = np.column_stack([gauss[:, 0], gauss[:, 1], uniform[:, 0]])
-    record = latent_gaussianity(latents, seed=5, centres=centres)
+    record = latent_gaussianity(latents, seed=5, activity=activity)
     assert [r["active"] for r in record["table"]] == [False, True, True]
     assert record["summary"]["active_dims"] == 2
     assert record["summary"]["gaussian_fraction_active"] == 0.5

@@ -9,16 +9,18 @@ shape) and
 * adds to ``<output_dir>/results.json`` (written by the evaluation callback at test epoch
   end; this runs after it, at test end) the table under ``"latent"`` and the metrics
   ``latent_gaussian_fraction`` (fraction of dimensions that pass both tests),
-  ``latent_active_dims`` (dimensions the decoder uses: the variance of the posterior centre,
-  ``latent(sample=False)``, over events above 0.01), ``latent_gaussian_fraction_active`` (the
-  fraction among those: a collapsed dimension is trivially Gaussian) and ``latent_ks_max``
+  ``latent_active_dims`` (dimensions the decoder uses: ``Var_x(E_q[z_d|x]) > 0.01`` from
+  ``activity_draws`` posterior draws per event, :func:`~genhep.metrics.latent.posterior_activity`),
+  ``latent_gaussian_fraction_active`` (the fraction among those: a collapsed dimension is
+  trivially Gaussian) and ``latent_ks_max``
   (largest KS distance from N(0, 1)), each with the same number for as many genuine N(0, 1)
   draws as ``real_vs_real`` (``genhep report`` tabulates them);
 * writes the same record to ``<output_dir>/latent.json`` (also without evaluation);
 * draws ``figures/latent/qq.{png,pdf}``: the Q-Q plot of every dimension against N(0, 1),
   and sends it and the scalars to the loggers.
 
-Encoding runs under a forked random state seeded with ``seed``.
+Encoding runs under a forked random state seeded with ``seed``. The steps are plain functions
+(:func:`latent_record`, :func:`write_latent`) that a script can call on a restored checkpoint.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from matplotlib.figure import Figure
+from pytorch_lightning.loggers import Logger
 
-from genhep.metrics.latent import latent_gaussianity, qq_points
+from genhep.metrics.latent import latent_gaussianity, posterior_activity, qq_points
 from genhep.plotting import save_figure
 from genhep.utils.io import atomic_write_json
 from genhep.utils.loggers import log_figures
@@ -69,6 +72,94 @@ def qq_figure(z: np.ndarray, max_dims: int = MAX_QQ_DIMS) -> Figure:
     return fig
 
 
+def encode(
+    model: pl.LightningModule,
+    tensors: dict[str, torch.Tensor],
+    batch_size: int,
+    sample: bool = True,
+) -> np.ndarray:
+    """The latent vectors ``(N, L)`` of ``tensors`` (``x`` and maybe ``cond``, ``mask``, model
+    space): one posterior draw each (``sample``) or the posterior's centre, in the caller's
+    random state."""
+    n = len(tensors["x"])
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            part = {k: v[start : start + batch_size].to(model.device) for k, v in tensors.items()}
+            z = model.latent(part["x"], part.get("cond"), part.get("mask"), sample=sample)
+            chunks.append(z.double().cpu())
+    return torch.cat(chunks).numpy()
+
+
+def latent_record(
+    model: pl.LightningModule,
+    tensors: dict[str, torch.Tensor],
+    batch_size: int = 1000,
+    alpha: float = 0.05,
+    sample: bool = True,
+    seed: int = 1234,
+    activity_draws: int = 32,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The latent-Gaussianity record (:func:`~genhep.metrics.latent.latent_gaussianity` with
+    the activity of ``activity_draws`` posterior draws per event) and the tested latents
+    ``(N, L)``, under a forked random state seeded with ``seed``."""
+    if not callable(getattr(model, "latent", None)):
+        raise TypeError(
+            f"callbacks.latent_diagnostic needs a model with latent(x, cond, mask, sample); "
+            f"{type(model).__name__} has none (drop it with ~callbacks.latent_diagnostic)"
+        )
+    devices = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        z = encode(model, tensors, batch_size, sample)
+        draws = np.stack([encode(model, tensors, batch_size) for _ in range(activity_draws)])
+    record = latent_gaussianity(z, alpha, seed, posterior_activity(draws))
+    record["sample"] = sample
+    record["activity_draws"] = activity_draws
+    return record, z
+
+
+#: The summary entries that become ``latent_<name>`` metrics in ``results.json``.
+METRICS = ("gaussian_fraction", "active_dims", "gaussian_fraction_active", "ks_max")
+
+
+def write_latent(
+    output_dir: Path,
+    record: dict[str, Any],
+    z: np.ndarray,
+    loggers: list[Logger] | tuple[()] = (),
+    step: int = 0,
+) -> dict[str, dict[str, float]]:
+    """``latent.json``, the table and metrics into an existing ``results.json``, the Q-Q
+    figure; the scalars and the figure to ``loggers``. Returns the metrics."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(output_dir / "latent.json", record)
+    metrics = {
+        f"latent_{key}": {
+            "value": record["summary"][key],
+            "error": math.nan,
+            "real_vs_real": record["baseline"][key],
+        }
+        for key in METRICS
+    }
+    results_path = output_dir / "results.json"
+    if results_path.is_file():
+        results = json.loads(results_path.read_text())
+        results["latent"] = record
+        results.setdefault("metrics", {}).update(metrics)
+        atomic_write_json(results_path, results)
+    figure = qq_figure(z)
+    folder = output_dir / "figures" / "latent"
+    folder.mkdir(parents=True, exist_ok=True)
+    save_figure(figure, folder / "qq")
+    log_figures(list(loggers), {"latent/qq": figure}, step)
+    plt.close(figure)
+    scalars = {f"test/{name}": m["value"] for name, m in metrics.items()}
+    for logger in loggers:
+        logger.log_metrics(scalars, step=step)
+    return metrics
+
+
 class LatentDiagnostic(pl.Callback):
     """Per-dimension normality of the test set's latent vectors (see the module docstring).
 
@@ -79,6 +170,7 @@ class LatentDiagnostic(pl.Callback):
         alpha: level of the tests.
         sample: one posterior draw per event (``True``) or the posterior's centre.
         seed: the random state of the posterior draws.
+        activity_draws: posterior draws per event for the activity of each dimension.
     """
 
     def __init__(
@@ -89,77 +181,36 @@ class LatentDiagnostic(pl.Callback):
         alpha: float = 0.05,
         sample: bool = True,
         seed: int = 1234,
+        activity_draws: int = 32,
     ) -> None:
         super().__init__()
-        if n_events < 8 or batch_size < 1 or not 0 < alpha < 1:
+        if n_events < 8 or batch_size < 1 or not 0 < alpha < 1 or activity_draws < 2:
             raise ValueError(
-                "callbacks.latent_diagnostic: need n_events >= 8, batch_size >= 1 and alpha in "
-                f"(0, 1), got {n_events}, {batch_size}, {alpha}"
+                "callbacks.latent_diagnostic: need n_events >= 8, batch_size >= 1, alpha in "
+                f"(0, 1) and activity_draws >= 2, got {n_events}, {batch_size}, {alpha}, "
+                f"{activity_draws}"
             )
         self.output_dir = Path(output_dir)
         self.n_events, self.batch_size, self.alpha = n_events, batch_size, alpha
-        self.sample, self.seed = sample, seed
+        self.sample, self.seed, self.activity_draws = sample, seed, activity_draws
         self.last_record: dict[str, Any] | None = None
-
-    def encode(
-        self, model: pl.LightningModule, tensors: dict[str, torch.Tensor], sample: bool = True
-    ) -> np.ndarray:
-        """The latent vectors ``(N, L)`` of ``tensors`` (``x`` and maybe ``cond``, ``mask``):
-        posterior draws (``sample``) or centres."""
-        devices = [model.device] if model.device.type == "cuda" else []
-        n = len(tensors["x"])
-        chunks = []
-        with torch.random.fork_rng(devices=devices), torch.inference_mode():
-            torch.manual_seed(self.seed)
-            for start in range(0, n, self.batch_size):
-                part = {
-                    k: v[start : start + self.batch_size].to(model.device)
-                    for k, v in tensors.items()
-                }
-                z = model.latent(part["x"], part.get("cond"), part.get("mask"), sample=sample)
-                chunks.append(z.double().cpu())
-        return torch.cat(chunks).numpy()
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        if not callable(getattr(pl_module, "latent", None)):
-            raise TypeError(
-                f"callbacks.latent_diagnostic needs a model with latent(x, cond, mask, sample); "
-                f"{type(pl_module).__name__} has none (drop it with ~callbacks.latent_diagnostic)"
-            )
         dataset = trainer.datamodule.datasets["test"]
         tensors = {k: v[: self.n_events] for k, v in dataset.tensors.items()}
-        z = self.encode(pl_module, tensors, self.sample)
-        centres = self.encode(pl_module, tensors, sample=False)
-        record = latent_gaussianity(z, self.alpha, self.seed, centres)
-        record["sample"] = self.sample
+        record, z = latent_record(
+            pl_module,
+            tensors,
+            self.batch_size,
+            self.alpha,
+            self.sample,
+            self.seed,
+            self.activity_draws,
+        )
         self.last_record = record
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.output_dir / "latent.json", record)
-        metrics = {
-            f"latent_{key}": {
-                "value": record["summary"][key],
-                "error": math.nan,
-                "real_vs_real": record["baseline"][key],
-            }
-            for key in ("gaussian_fraction", "active_dims", "gaussian_fraction_active", "ks_max")
-        }
-        results_path = self.output_dir / "results.json"
-        if results_path.is_file():
-            results = json.loads(results_path.read_text())
-            results["latent"] = record
-            results.setdefault("metrics", {}).update(metrics)
-            atomic_write_json(results_path, results)
-        figure = qq_figure(z)
-        folder = self.output_dir / "figures" / "latent"
-        folder.mkdir(parents=True, exist_ok=True)
-        save_figure(figure, folder / "qq")
-        log_figures(trainer.loggers, {"latent/qq": figure}, trainer.global_step)
-        plt.close(figure)
-        scalars = {f"test/{name}": m["value"] for name, m in metrics.items()}
-        for logger in trainer.loggers:
-            logger.log_metrics(scalars, step=trainer.global_step)
+        write_latent(self.output_dir, record, z, trainer.loggers, trainer.global_step)
         log.info(
             "latent diagnostic (%d events, %d dims, %d active): %.0f%% Gaussian, %.0f%% of the "
             "active (N(0,1) draws: %.0f%%), largest KS distance %.3g (N(0,1) draws: %.3g)",

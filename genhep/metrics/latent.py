@@ -16,8 +16,9 @@ VAE makes equal to its prior ``N(0, I)``). For every latent dimension (scipy.sta
 A dimension counts as Gaussian when both the prior KS test (``ks_p >= alpha``) and the
 Anderson–Darling shape test accept it. A dimension the decoder does not use is trivially
 Gaussian: its posterior collapsed onto the prior, ``q(z_d | x) = N(0, 1)`` for every event.
-Given the posterior centres (means) of the same events, each row also gets its
-``activity`` ``Var_x(E_q[z_d | x])`` and ``active = activity > active_threshold`` (0.01, the
+Given the per-dimension ``activity`` ``Var_x(E_q[z_d | x])`` (:func:`posterior_activity`, from
+K posterior draws per event: no closed-form mean is needed, so it serves the IAF posterior
+too), each row also gets ``activity`` and ``active = activity > active_threshold`` (0.01, the
 active-unit criterion of Burda, Grosse & Salakhutdinov, arXiv:1509.00519).
 :func:`latent_gaussianity` summarises: the fraction of Gaussian dimensions, of Gaussian
 *active* dimensions and the number of active ones, the largest KS statistic (a
@@ -43,6 +44,7 @@ __all__ = [
     "is_gaussian",
     "latent_gaussianity",
     "normality_table",
+    "posterior_activity",
     "qq_points",
 ]
 
@@ -129,30 +131,44 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def posterior_activity(draws: ArrayLike) -> np.ndarray:
+    """``Var_x(E_q[z_d | x])`` per dimension ``(L,)`` from ``draws`` ``(K, N, L)``: K >= 2
+    posterior draws for each of N events. The variance over events of the K-draw means, less
+    its Monte Carlo part (the mean within-event variance / K): unbiased, so a collapsed
+    dimension (every posterior N(0, 1)) scores ≈ 0, not 1/K."""
+    draws = np.asarray(draws, dtype=np.float64)
+    if draws.ndim != 3 or draws.shape[0] < 2 or draws.shape[1] < 2:
+        raise ValueError(f"draws must be (K, N, L) with K, N >= 2, got shape {draws.shape}")
+    k = draws.shape[0]
+    means = draws.mean(axis=0)
+    within = draws.var(axis=0, ddof=1).mean(axis=0)
+    return means.var(axis=0, ddof=1) - within / k
+
+
 def latent_gaussianity(
     z: ArrayLike,
     alpha: float = 0.05,
     seed: int = 0,
-    centres: ArrayLike | None = None,
+    activity: ArrayLike | None = None,
     active_threshold: float = ACTIVE_THRESHOLD,
 ) -> dict[str, Any]:
     """The per-dimension table, its summary and the summary of ``N(0, I)`` draws of the same
     shape (seeded with ``seed``): ``{"table", "summary", "baseline", "n_events", "alpha"}``.
 
-    ``centres`` ``(N, L)``: the posterior centres of the same events (activity, active
-    dimensions); without them every dimension counts as active. ``summary`` / ``baseline``:
+    ``activity`` ``(L,)``: :func:`posterior_activity` of the same events (active
+    dimensions); without it every dimension counts as active. ``summary`` / ``baseline``:
     ``gaussian_fraction`` (of the dimensions), ``active_dims``, ``gaussian_fraction_active``
     (NaN without active dimensions), ``ks_max``, ``ks_p_min``.
     """
     z = _as_latents(z)
     rows = normality_table(z, alpha, seed)
-    if centres is not None:
-        centres = _as_latents(centres)
-        if centres.shape != z.shape:
-            raise ValueError(f"centres {centres.shape} must have the shape of z {z.shape}")
-        for row, activity in zip(rows, np.var(centres, axis=0), strict=True):
-            row["activity"] = float(activity)
-            row["active"] = bool(activity > active_threshold)
+    if activity is not None:
+        activity = np.asarray(activity, dtype=np.float64).ravel()
+        if activity.shape != (z.shape[1],):
+            raise ValueError(f"activity {activity.shape} must have one value per latent {z.shape}")
+        for row, value in zip(rows, activity, strict=True):
+            row["activity"] = float(value)
+            row["active"] = bool(value > active_threshold)
     gauss = np.random.default_rng(seed).standard_normal(z.shape)
     return {
         "n_events": int(z.shape[0]),
