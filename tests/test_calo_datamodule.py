@@ -307,7 +307,7 @@ def evaluation():
 def test_evaluator_metric_names(evaluation):
     real, same, _ = evaluation
     features = high_level_features(real["x"], real["cond"], PHOTONS)
-    assert set(same) == {f"w1_{name}" for name in features}
+    assert set(same) == {f"w1_{name}" for name in features} | {"w1_longitudinal_centre"}
     assert next(iter(same)) == "w1_e_ratio"
     for layer in PHOTONS.layer_ids:
         assert f"w1_e_layer_{layer}" in same and f"w1_sparsity_layer_{layer}" in same
@@ -349,7 +349,7 @@ def test_evaluator_detects_scaled_showers(evaluation):
 def test_evaluator_figures():
     evaluator = CalorimeterEvaluator("ds1_photons")
     figures = evaluator.figures(sample(300, seed=1), sample(300, seed=2))
-    assert set(figures) == {"e_ratio", "e_layers", "mean_showers"}
+    assert set(figures) == {"e_ratio", "e_layers", "mean_showers", "longitudinal_centre"}
     images = [ax for ax in figures["mean_showers"].axes if ax.images]
     assert len(images) == 2 * PHOTONS.n_layers
     for fig in figures.values():

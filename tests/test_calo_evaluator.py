@@ -95,7 +95,7 @@ def test_metric_names(evaluation):
     same = results["same"]
     features = evaluator.features(sample(10, 1))
     expected = {f"{kind}_{f}" for f in features for kind in ("w1", "sep")}
-    expected |= {"sep_mean", "e_ratio_mean", "e_ratio_std", "fpd", "kpd"}
+    expected |= {"sep_mean", "e_ratio_mean", "e_ratio_std", "fpd", "kpd", "w1_longitudinal_centre"}
     expected |= {f"{k}_{level}" for k in ("auc", "jsd") for level in ("low", "high")}
     assert set(same) == expected
     for name, metric in same.items():

@@ -44,6 +44,11 @@ disjoint real samples): how close is close enough. Features ``f`` are those of
   challenge's ``prepare_high_data_for_classifier`` (its ``/100`` scalings of centres and widths
   are omitted: the classifier standardises its inputs). At most ``max_classifier_events`` events
   per sample enter (a random subset); ``classifier=False`` skips all four.
+* ``w1_longitudinal_centre``: W1 of the energy-weighted mean layer index
+  (:func:`~genhep.metrics.shower_features.longitudinal_centre`; the ATLAS VAE study's
+  longitudinal profile), kept out of the challenge's feature set above (``sep_mean``, the
+  classifiers and FPD/KPD do not see it). :meth:`CalorimeterEvaluator.observables` gives it,
+  ``e_total`` and the layer energies per event (``genhep report`` overlays them).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ from genhep.metrics.shower_features import (
     challenge_distance_features,
     high_level_features,
     layer_energies,
+    longitudinal_centre,
 )
 from genhep.metrics.wasserstein import wasserstein_1d, wasserstein_1d_with_error
 from genhep.plotting import REAL_STYLE, histogram_overlay
@@ -175,6 +181,11 @@ class CalorimeterEvaluator(Evaluator):
                 )
                 metrics[f"w1_{name}"] = Metric(value, error, wasserstein_1d(ref[name], values))
                 advance()
+        gen_c, true_c, ref_c = (
+            longitudinal_centre(s["x"], self.geometry) for s in (generated, real, reference)
+        )
+        value, error = wasserstein_1d_with_error(gen_c, true_c, self.n_bootstrap, self.seed)
+        metrics["w1_longitudinal_centre"] = Metric(value, error, wasserstein_1d(ref_c, true_c))
         with self.step(f"separation power of {len(true)} features"):
             metrics.update(self._separation(gen, true, ref))
         metrics.update(self._energy_ratio(gen["e_ratio"], true["e_ratio"], ref["e_ratio"]))
@@ -298,9 +309,25 @@ class CalorimeterEvaluator(Evaluator):
                 metrics[f"{key}_{level}"] = Metric(*result[key], baseline[key][0])
         return metrics
 
+    observable_labels = {
+        "e_total": r"$E_\mathrm{tot}$ (MeV)",
+        "longitudinal_centre": "longitudinal centre (energy-weighted mean layer index)",
+    }
+
+    def observables(self, sample: Sample) -> dict[str, np.ndarray]:
+        """``e_total``, ``longitudinal_centre`` and ``e_layer_<id>`` (MeV) per event."""
+        energies = layer_energies(sample["x"], self.geometry)
+        layers = {f"e_layer_{k}": energies[:, i] for i, k in enumerate(self.geometry.layer_ids)}
+        return {
+            "e_total": energies.sum(axis=1),
+            "longitudinal_centre": longitudinal_centre(sample["x"], self.geometry),
+            **layers,
+        }
+
     def figures(self, generated: Sample, real: Sample) -> dict[str, Figure]:
         """``e_ratio`` (E_tot / E_inc overlay), ``e_layers`` (log10 layer energies per layer),
-        ``mean_showers`` (mean voxel energy per layer, real above generated)."""
+        ``mean_showers`` (mean voxel energy per layer, real above generated),
+        ``longitudinal_centre`` (overlay)."""
         ratio = {
             label: sample["x"].sum(axis=1) / np.ravel(_incident(sample, label))
             for label, sample in (("real", real), ("generated", generated))
@@ -309,6 +336,13 @@ class CalorimeterEvaluator(Evaluator):
             "e_ratio": histogram_overlay(ratio, r"$E_\mathrm{tot} / E_\mathrm{inc}$"),
             "e_layers": self._layer_energy_figure(generated, real),
             "mean_showers": self._mean_shower_figure(generated, real),
+            "longitudinal_centre": histogram_overlay(
+                {
+                    label: longitudinal_centre(sample["x"], self.geometry)
+                    for label, sample in (("real", real), ("generated", generated))
+                },
+                self.observable_labels["longitudinal_centre"],
+            ),
         }
 
     def _layer_energy_figure(self, generated: Sample, real: Sample) -> Figure:

@@ -50,6 +50,7 @@ __all__ = [
     "energy_ratio",
     "high_level_features",
     "layer_energies",
+    "longitudinal_centre",
     "radial_centre_and_width",
     "shower_width",
     "sparsity",
@@ -127,6 +128,16 @@ def _moments(
 def layer_energies(showers: ArrayLike, geometry: CaloGeometry) -> np.ndarray:
     """(N, L) energy deposited in each layer, MeV: ``E_l = Σ_{v in l} E_v``."""
     return _moments(_check_showers(showers, geometry), geometry).energy
+
+
+def longitudinal_centre(showers: ArrayLike, geometry: CaloGeometry) -> np.ndarray:
+    """(N,) longitudinal centre of the shower: the energy-weighted mean layer *index*
+    ``Σ_l l · E_l / (E_tot + ε)``, ``l = 0 … L−1`` the position of the layer in
+    ``geometry.layer_ids`` (front to back; not the layer id, which skips numbers in dataset 1);
+    0 for an empty shower (the challenge's ε guard)."""
+    energies = layer_energies(showers, geometry)
+    index = np.arange(energies.shape[1], dtype=np.float64)
+    return energies @ index / (energies.sum(axis=1) + CHALLENGE_EPS)
 
 
 def total_energy(showers: ArrayLike) -> np.ndarray:

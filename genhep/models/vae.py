@@ -34,6 +34,19 @@ and log-variance ``(B, L)``; :meth:`VariationalAutoencoder.decode`: the decoder 
   authors' ``β = 0.9998`` on momenta in GeV is a decoder of ``sqrt(2499.5) ≈ 50`` GeV.)
 
 Sampling: ``z ~ N(0, I)`` → the decoder mean (no decoder noise).
+
+Hooks a subclass may replace:
+
+- :meth:`VariationalAutoencoder.posterior_sample`: one draw ``z ~ q(z | x)`` per event and
+  the KL term of that draw. The default is the Gaussian posterior with the closed-form KL; a
+  richer posterior (the calorimeter VAE's inverse autoregressive flow) returns the one-draw
+  Monte Carlo estimate ``log q(z | x) − log N(z; 0, I)``, whose expectation is the KL, so the
+  ELBO stays a lower bound in expectation.
+- :meth:`VariationalAutoencoder.latent`: the latent vector of an event that diagnostics and
+  :meth:`~VariationalAutoencoder.reconstruct` use (a posterior draw, or its deterministic
+  centre).
+- :meth:`VariationalAutoencoder.objective`: how reconstruction, named terms and KL combine
+  into what is minimised (the β-weighted form above by default).
 """
 
 from __future__ import annotations
@@ -41,7 +54,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -53,6 +66,19 @@ from genhep.models.likelihood import LikelihoodModel
 def gaussian_kl(mean: Tensor, log_var: Tensor) -> Tensor:
     """``KL(N(mean, exp(log_var)) ‖ N(0, I))`` per event ``(B,)``, summed over latents ``(B, L)``."""
     return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(dim=1)
+
+
+class PosteriorSample(NamedTuple):
+    """One draw of the posterior per event: ``z`` ``(B, L)`` and its KL term ``(B,)`` (closed
+    form for a Gaussian posterior, else the one-draw estimate ``log q(z|x) − log p(z)``)."""
+
+    z: Tensor
+    kl: Tensor
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """``log N(z; 0, I)`` per event ``(B,)`` of ``z`` ``(B, L)``."""
+    return -0.5 * (z.pow(2) + math.log(2.0 * math.pi)).sum(dim=1)
 
 
 class VariationalAutoencoder(LikelihoodModel):
@@ -150,6 +176,32 @@ class VariationalAutoencoder(LikelihoodModel):
         """One draw ``z = mean + exp(log_var / 2) · ε`` per event."""
         return mean + (0.5 * log_var).exp() * torch.randn_like(mean)
 
+    def posterior_sample(
+        self, x: Tensor, cond: Tensor | None, mask: Tensor | None
+    ) -> PosteriorSample:
+        """One reparameterised draw of ``q(z | x)`` per event and its KL term (see the module
+        docstring); the default: the Gaussian posterior of :meth:`encode`, closed-form KL."""
+        mean, log_var = self.encode(x, cond, mask)
+        return PosteriorSample(self.reparameterise(mean, log_var), gaussian_kl(mean, log_var))
+
+    def latent(
+        self, x: Tensor, cond: Tensor | None = None, mask: Tensor | None = None, sample: bool = True
+    ) -> Tensor:
+        """The latent vectors ``(B, L)`` of events ``x``: one posterior draw each (``sample``,
+        draws of the aggregate posterior, what the latent diagnostic tests) or the posterior's
+        deterministic centre (the mean of a Gaussian posterior)."""
+        mask = self.modelled(x, mask)
+        if sample:
+            return self.posterior_sample(x, cond, mask).z
+        return self.encode(x, cond, mask)[0]
+
+    def objective(self, reconstruction: Tensor, extras: Mapping[str, Tensor], kl: Tensor) -> Tensor:
+        """What is minimised, a scalar, from the per-event ``(B,)`` reconstruction error, the
+        unweighted named terms and the KL: ``(1 − β)·mean[reconstruction + Σ w_k term_k] +
+        β·mean[KL]`` (the module docstring)."""
+        total = reconstruction + sum(self.term_weights[k] * v for k, v in extras.items())
+        return (1.0 - self.beta) * total.mean() + self.beta * kl.mean()
+
     def decoder_log_likelihood(self, x: Tensor, recon: Tensor, mask: Tensor | None) -> Tensor:
         """``Σ log N(x; recon, decoder_std²)`` over the modelled numbers, per event ``(B,)``."""
         std = self.decoder_std
@@ -162,32 +214,25 @@ class VariationalAutoencoder(LikelihoodModel):
         """The ELBO per event ``(B,)`` in nats (see the module docstring); ``mask`` ``(B, N)``
         the genuine particles of masked data (inferred from ``x`` when ``None``)."""
         mask = self.modelled(x, mask)
-        mean, log_var = self.encode(x, cond, mask)
-        decoder_term = torch.stack(
-            [
-                self.decoder_log_likelihood(
-                    x, self.decode(self.reparameterise(mean, log_var), cond, mask), mask
-                )
-                for _ in range(self.elbo_samples)
-            ]
-        ).mean(dim=0)
-        return decoder_term - gaussian_kl(mean, log_var)
+        terms = []
+        for _ in range(self.elbo_samples):
+            z, kl = self.posterior_sample(x, cond, mask)
+            terms.append(self.decoder_log_likelihood(x, self.decode(z, cond, mask), mask) - kl)
+        return torch.stack(terms).mean(dim=0)
 
     def likelihood_terms(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """``objective`` (minimised), ``loss`` (−ELBO, one draw), ``reconstruction``, ``kl``
         and each weighted term (unweighted), batch means."""
         x, cond = batch["x"], batch.get("cond")
         mask = self.modelled(x, batch.get("mask"))
-        mean, log_var = self.encode(x, cond, mask)
-        recon = self.decode(self.reparameterise(mean, log_var), cond, mask)
-        kl = gaussian_kl(mean, log_var)
+        z, kl = self.posterior_sample(x, cond, mask)
+        recon = self.decode(z, cond, mask)
         reconstruction = self.reconstruction_error(x, recon, mask)
         extras = self.extra_terms(x, recon, mask)
-        total = reconstruction + sum(self.term_weights[k] * v for k, v in extras.items())
         elbo = self.decoder_log_likelihood(x, recon, mask) - kl
         return {
             "loss": -elbo.mean(),
-            "objective": (1.0 - self.beta) * total.mean() + self.beta * kl.mean(),
+            "objective": self.objective(reconstruction, extras, kl),
             "reconstruction": reconstruction.mean(),
             "kl": kl.mean(),
             **{name: value.mean() for name, value in extras.items()},
@@ -199,9 +244,10 @@ class VariationalAutoencoder(LikelihoodModel):
     def reconstruct(
         self, x: Tensor, cond: Tensor | None = None, mask: Tensor | None = None
     ) -> Tensor:
-        """The decoder mean at the posterior mean, ``(B, *event_shape)`` (for diagnostics)."""
+        """The decoder mean at the posterior's centre (:meth:`latent` with ``sample=False``),
+        ``(B, *event_shape)`` (for diagnostics)."""
         mask = self.modelled(x, mask)
-        return self.decode(self.encode(x, cond, mask)[0], cond, mask)
+        return self.decode(self.latent(x, cond, mask, sample=False), cond, mask)
 
     def prior_sample(self, n: int, cond: Tensor | None, mask: Tensor | None) -> Tensor:
         """Decoder means of ``n`` draws ``z ~ N(0, I)``."""

@@ -8,6 +8,9 @@ Transforms (all on torch tensors, in the dtype they are given: float64 in, float
 
 * :class:`NormalizeByIncident` — ``y = x / E_inc`` (voxel fractions of the incident energy);
   inverse ``x = y · E_inc``.
+* :class:`SnapToZero` — identity forward; inverse sets every value at or below ``snap``
+  (default 1e-9) to exactly 0, so that empty voxels (and negative outputs of a model) come back
+  as exact zeros through a standardisation.
 * :class:`Logit` — ``y = logit(α + (1 − 2α) x)`` for ``x`` in [0, 1]; inverse
   ``x = (sigmoid(y) − α) / (1 − 2α)``, clipped to [0, 1], then *snapped*: values below
   ``snap`` (default ``α / 100``) become exactly 0 and values above ``1 − snap`` exactly 1.
@@ -66,6 +69,7 @@ __all__ = [
     "LogIncidentEnergy",
     "Logit",
     "NormalizeByIncident",
+    "SnapToZero",
     "layer_energies_to_u",
     "make_calorimeter_transform",
     "model_space_width",
@@ -76,6 +80,7 @@ __all__ = [
 #: by :class:`Standardize`).
 TRANSFORMS: dict[str, str] = {
     "none": "voxel energies in MeV, unchanged",
+    "voxel_fraction": "x / E_inc (the ATLAS VAE's input; in [0, 1] per voxel)",
     "log_energy": "log(x / E_inc + eps)",
     "voxel_fraction_logit": "logit(alpha + (1 - 2 alpha) x / E_inc)",
     "layer_fractions": "CaloFlow: logit of [voxels / layer energy (V), u-variables (L)]",
@@ -120,6 +125,34 @@ class NormalizeByIncident(Transform):
         self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
     ) -> Tensor:
         return x * _incident(cond, x, "NormalizeByIncident")
+
+
+class SnapToZero(Transform):
+    """Identity forward; inverse: values ``<= snap`` become exactly 0 (see the module docstring).
+
+    Args:
+        snap: in the units of the values (a voxel fraction of E_inc for ``voxel_fraction``:
+            1e-9 is 4 keV at 4 TeV, far below any readout threshold and above the rounding
+            a standardisation in float64 leaves on a zero).
+    """
+
+    def __init__(self, snap: float = 1e-9) -> None:
+        if not snap >= 0:
+            raise ValueError(f"SnapToZero snap must be >= 0, got {snap}")
+        self.snap = float(snap)
+
+    def forward(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        return x
+
+    def inverse(
+        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        return torch.where(x > self.snap, x, torch.zeros_like(x))
+
+    def __repr__(self) -> str:
+        return f"SnapToZero(snap={self.snap:g})"
 
 
 class Logit(Transform):
@@ -377,6 +410,8 @@ def make_calorimeter_transform(
     """The data module's ``x`` pipeline ``name`` (a key of :data:`TRANSFORMS`).
 
     * ``none``: identity (MeV);
+    * ``voxel_fraction``: ``NormalizeByIncident → SnapToZero`` (fractions of E_inc, what the
+      ATLAS VAE's sigmoid outputs model; ``standardize=False`` keeps them in [0, 1]);
     * ``log_energy``: ``NormalizeByIncident → LogEnergy(eps)``;
     * ``voxel_fraction_logit``: ``NormalizeByIncident → Logit(alpha)``;
     * ``layer_fractions``: ``LayerFractions(geometry, max_deposit) → Logit(alpha)``
@@ -388,7 +423,9 @@ def make_calorimeter_transform(
     steps: list[Transform]
     if name == "none":
         return Compose([Identity()])
-    if name == "log_energy":
+    if name == "voxel_fraction":
+        steps = [NormalizeByIncident(), SnapToZero()]
+    elif name == "log_energy":
         steps = [NormalizeByIncident(), LogEnergy(eps)]
     elif name == "voxel_fraction_logit":
         steps = [NormalizeByIncident(), Logit(alpha)]
