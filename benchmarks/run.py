@@ -39,6 +39,7 @@ REGISTRY: dict[str, str] = {
     "images": "benchmarks.bench_images",
     "overhead": "benchmarks.bench_overhead",
     "caloflow": "benchmarks.bench_caloflow",
+    "diffusion": "benchmarks.bench_diffusion",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
