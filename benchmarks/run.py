@@ -38,6 +38,7 @@ REGISTRY: dict[str, str] = {
     "evaluators": "benchmarks.bench_evaluators",
     "images": "benchmarks.bench_images",
     "overhead": "benchmarks.bench_overhead",
+    "clouds": "benchmarks.bench_clouds",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
