@@ -77,7 +77,7 @@ def cloud_model(case: str) -> tuple[str, int, torch.nn.Module]:
     GlobalHydra.instance().clear()
     datamodule = instantiate(cfg.data)  # reads nothing: the spec comes from the settings
     model = instantiate(cfg.model, data_spec=datamodule.spec.to_dict())
-    label = str(cfg.get("label") or cfg.model._target_.rsplit(".", 1)[1])
+    label = str(cfg.get("label") or f"{cfg.model._target_.rsplit('.', 1)[1]} ({SAMPLERS[case][0]})")
     return label, int(cfg.data.batch_size), model
 
 
@@ -152,7 +152,9 @@ def benchmarks(ctx: Context) -> list[Entry]:
                     "overrides": SAMPLERS[case],
                     "model": type(model).__name__,
                     "network": type(getattr(model, "generator", model)).__name__,
-                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "sampler_parameters": sum(
+                        p.numel() for p in getattr(model, "generator", model).parameters()
+                    ),
                     "num_particles": N_PARTICLES,
                     "configured_batch_size": batch,
                     "unit": "jets per second",
