@@ -40,6 +40,7 @@ REGISTRY: dict[str, str] = {
     "overhead": "benchmarks.bench_overhead",
     "caloflow": "benchmarks.bench_caloflow",
     "diffusion": "benchmarks.bench_diffusion",
+    "clouds": "benchmarks.bench_clouds",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -81,3 +81,19 @@ def test_overhead_times_genhep_and_bare_steps_of_both_models(tmp_path):
         assert {"ModelCheckpoint", "EvaluationCallback"} <= set(params["callbacks"])
         assert any(name.endswith("ProgressBar") for name in params["callbacks"])
         assert params["loggers"] == ["ResumableCSVLogger"]
+
+
+def test_clouds_times_samplers_beside_the_monte_carlo(tmp_path):
+    assert run.main(["--quick", "--only", "clouds", "--out", str(tmp_path)]) == 0
+    entries = {e["case"]: e for e in json.loads((tmp_path / "clouds.json").read_text())["entries"]}
+    assert {"mp", "fc", "particle_vae"} <= set(entries)
+    monte_carlo = entries.get("pythia_fastjet")
+    for case in ("mp", "fc", "particle_vae"):
+        params = entries[case]["params"]
+        assert params["paper"]["over_monte_carlo"] == pytest.approx(1288.5, abs=0.1)
+        assert params["seconds_per_jet"] == pytest.approx(1 / entries[case]["value"])
+        if monte_carlo is not None:
+            ratio = entries[case]["value"] / monte_carlo["value"]
+            assert params["over_monte_carlo"] == pytest.approx(ratio)
+    assert entries["mp"]["params"]["network"] == "MPGenerator"
+    assert entries["mp"]["params"]["configured_batch_size"] == 256

@@ -6,7 +6,8 @@ One file per jet type, ``g.hdf5 q.hdf5 t.hdf5 w.hdf5 z.hdf5`` (30 particles) or 
 (150), each with
 
 - ``particle_features`` (N, n, 4) float = ``[etarel, phirel, ptrel, mask]``, zero-padded,
-  particles ordered by pT; ``ptrel >= 0``, ``mask`` in {0, 1};
+  particles ordered by pT; ``ptrel >= 0``, ``mask`` in {0, 1}, the features of a particle with
+  ``mask`` 0 all zero;
 - ``jet_features`` (N, 4) float = ``[pt (GeV), eta, mass (GeV), num_particles]``.
 """
 
@@ -39,7 +40,8 @@ def jetnet_schema(num_particles: int | None = None) -> list[ArraySpec]:
         ArraySpec(
             "particle_features",
             ("N", num_particles, 4),
-            description="[etarel, phirel, ptrel >= 0, mask in {0, 1}] per particle, zero-padded",
+            description="[etarel, phirel, ptrel >= 0, mask in {0, 1}] per particle, "
+            "all four zero where mask is 0",
         ),
         ArraySpec(
             "jet_features",
@@ -54,28 +56,49 @@ def _column_error(path: str, key: str, spec: ArraySpec, problem: str) -> SchemaE
 
 
 def check_jetnet_values(arrays: dict[str, np.ndarray], source: str) -> None:
-    """Column checks the generic schema cannot express (ptrel >= 0, mask in {0, 1}, ...)."""
+    """Column checks the generic schema cannot express: ptrel >= 0, mask in {0, 1}, padding
+    (mask 0) all zero, jet pt and num_particles >= 0. Each error names ``source``, the key,
+    the first offending jet and what was expected."""
     specs = {s.key: s for s in jetnet_schema()}
     pf, jf = arrays.get("particle_features"), arrays.get("jet_features")
     if pf is not None:
         spec = specs["particle_features"]
         ptrel, mask = pf[..., 2], pf[..., 3]
         if ptrel.size and ptrel.min() < 0:
-            first = tuple(int(i) for i in np.argwhere(ptrel < 0)[0])
+            jet, particle = (int(i) for i in np.argwhere(ptrel < 0)[0])
             raise _column_error(
                 source,
                 "particle_features",
                 spec,
-                f"ptrel (feature 2) is negative ({ptrel[first]!r}) at (jet, particle) {first}",
+                f"ptrel (feature 2) is negative ({ptrel[jet, particle].item()!r}), first at jet "
+                f"{jet} (particle {particle})",
             )
         bad = (mask != 0) & (mask != 1)
         if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            jet, particle = (int(i) for i in np.argwhere(bad)[0])
             raise _column_error(
                 source,
                 "particle_features",
                 spec,
-                f"mask (feature 3) holds {mask[first]!r} at (jet, particle) {first}, not 0 or 1",
+                f"mask (feature 3) holds {mask[jet, particle].item()!r}, not 0 or 1, first at jet "
+                f"{jet} (particle {particle}; {int(bad.any(axis=1).sum())} jets affected)",
+            )
+        # beyond its mask a particle is padding: every feature exactly zero
+        features = pf[..., :3]
+        beyond = (mask == 0) & (features != 0).any(axis=-1)
+        if beyond.any():
+            jet, particle = (int(i) for i in np.argwhere(beyond)[0])
+            values = ", ".join(
+                f"{name} {features[jet, particle, i].item()!r}"
+                for i, name in enumerate(PARTICLE_FEATURES[:3])
+            )
+            raise _column_error(
+                source,
+                "particle_features",
+                spec,
+                f"a particle beyond the mask (mask 0) has non-zero features ({values}), first "
+                f"at jet {jet} (particle {particle}; {int(beyond.any(axis=1).sum())} jets "
+                "affected); padded particles must be all zero",
             )
     if jf is not None:
         spec = specs["jet_features"]
