@@ -151,3 +151,27 @@ def test_fpnd_absent_when_the_installed_jetnet_lacks_the_files(monkeypatch, tmp_
     reason = F.fpnd_unavailable_reason("t")
     assert reason is not None and "pnet_state_dict.pt" in reason and "t_sigma.txt" in reason
     assert "jet types" in F.fpnd_unavailable_reason("w")
+
+
+def test_evaluation_edge_conv_equals_the_edge_network_on_the_edges():
+    """The folded, per-particle fast path of EdgeConv (evaluation) is the edge network applied
+    to every edge ``[x_i, x_j − x_i]`` with the batch norms' running statistics."""
+    torch.manual_seed(0)
+    model = F.ParticleNet().eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.normal_()
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.normal_()
+            module.bias.data.normal_()
+    x = torch.randn(6, 30, 3)
+    with torch.no_grad():
+        for i, conv in enumerate(model.edge_convs):
+            neighbours = F.knn(x[..., :2] if i == 0 else x, 16)
+            rows = torch.arange(6)[:, None, None]
+            x_j, x_i = x[rows, neighbours], x[:, :, None, :].expand(-1, -1, 16, -1)
+            edges = torch.cat([x_i, x_j - x_i], dim=-1)
+            expected = conv.nn(edges).mean(dim=2)
+            got = conv(x, neighbours)
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+            x = torch.cat([got, x], dim=-1)

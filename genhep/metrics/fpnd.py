@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from torch import nn
+from torch.nn import functional
 
 from genhep.metrics.frechet import frechet_distance
 
@@ -154,9 +155,32 @@ class EdgeConv(nn.Module):
     def forward(self, x: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
         batch, n, k = neighbours.shape
         rows = torch.arange(batch, device=x.device)[:, None, None]
-        x_j = x[rows, neighbours]  # (B, n, k, F)
-        x_i = x[:, :, None, :].expand(-1, -1, k, -1)
-        return self.nn(torch.cat([x_i, x_j - x_i], dim=-1)).mean(dim=2)
+        if self.training:  # batch statistics: the edge network as it is
+            x_j = x[rows, neighbours]  # (B, n, k, F)
+            x_i = x[:, :, None, :].expand(-1, -1, k, -1)
+            return self.nn(torch.cat([x_i, x_j - x_i], dim=-1)).mean(dim=2)
+        # Evaluation (FPND): each BatchNorm folded into the linear layer before it, and the
+        # first layer on [x_i, x_j - x_i] as (W_a - W_b) x_i + W_b x_j + b, computed once per
+        # particle and gathered per edge (k = 16 times fewer products); equal up to rounding.
+        (w1, b1), (w2, b2), (w3, b3) = _folded_layers(self.nn.model)
+        size = x.shape[-1]
+        own = functional.linear(x, w1[:, :size] - w1[:, size:], b1)  # (B, n, W)
+        other = functional.linear(x, w1[:, size:])  # (B, n, W)
+        h = torch.relu(own[:, :, None, :] + other[rows, neighbours])  # (B, n, k, W)
+        h = torch.relu(functional.linear(h, w2, b2))
+        return torch.relu(functional.linear(h, w3, b3)).mean(dim=2)
+
+
+def _folded_layers(model: nn.Sequential) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(weight, bias)`` of each (Linear, BatchNorm1d) pair of an edge network with the
+    batch norm's running statistics folded in: ``γ (W x + b − μ) / √(σ² + ε) + β``."""
+    folded = []
+    for linear, norm in zip(model[0::3], model[1::3], strict=True):
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        folded.append(
+            (linear.weight * scale[:, None], (linear.bias - norm.running_mean) * scale + norm.bias)
+        )
+    return folded
 
 
 class ParticleNet(nn.Module):
