@@ -464,7 +464,8 @@ def test_reference_option_wins_and_disagreement_warns(images, tmp_path, capsys):
     assert '"sarm_prd2021"' in captured.err and '"sarm_orders"' in captured.err
     assert "Reference:" not in (images / "report.md").read_text()
     with pytest.raises(
-        ReportError, match="packaged reference: calochallenge_ds1_photons, mpgan_neurips2021, sarm_orders, sarm_prd2021"
+        ReportError,
+        match="packaged reference: calochallenge_ds1_photons, mpgan_neurips2021, sarm_orders, sarm_prd2021",
     ):
         make_report([images], reference="sarm_prd2022", figures=False)
 
