@@ -116,6 +116,8 @@ class GenerativeModel(pl.LightningModule, metaclass=_ModelMeta):
 
     #: ``"exact"``, ``"discretised"`` or ``"bound"`` where the model defines ``log_prob``.
     log_prob_kind: ClassVar[str | None] = None
+    #: the model's name in messages (default: the class name)
+    display_name: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -175,6 +177,18 @@ class GenerativeModel(pl.LightningModule, metaclass=_ModelMeta):
 
         ``cond`` ``(n, cond_dim)`` and ``mask`` ``(n, particles)`` are in model space too.
         """
+
+    def condition(self, cond: Tensor | None, n: int) -> Tensor | None:
+        """``cond`` as ``(n, cond_dim)`` float32 on the module's device; ``None`` for an
+        unconditional model. A conditional model given no ``cond`` raises ``ValueError``
+        naming the shape it needs."""
+        cond_dim = self.data_spec.cond_dim
+        if cond_dim == 0:
+            return None
+        if cond is None:
+            name = self.display_name or type(self).__name__
+            raise ValueError(f"this {name} is conditional: pass cond of shape (n, {cond_dim})")
+        return cond.to(self.device, torch.float32).reshape(n, cond_dim)
 
     def fit_to_data(self, data: TrainingData) -> None:
         """Fit what the model takes from the training data (levels, ranges) into buffers.

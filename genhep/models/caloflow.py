@@ -162,11 +162,6 @@ class CaloFlow(LikelihoodModel):
 
     # -- pieces -----------------------------------------------------------------------------
 
-    def _cond(self, cond: Tensor | None, n: int) -> Tensor:
-        if cond is None:
-            raise ValueError(f"CaloFlow is conditional: pass cond of shape (n, {self.cond_dim})")
-        return cond.to(self.device, torch.float32).reshape(n, self.cond_dim)
-
     def split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(u, voxels)``: the layer-energy columns and the other columns of ``x`` ``(N, D)``."""
         return x[:, self.energy_columns], x[:, self.shower_columns]
@@ -181,7 +176,7 @@ class CaloFlow(LikelihoodModel):
     def log_prob_parts(self, x: Tensor, cond: Tensor | None) -> tuple[Tensor, Tensor]:
         """``(log p_I(u | c), log p_II(voxels | u, c))``, each ``(N,)``; their sum is
         :meth:`log_prob`."""
-        c = self._cond(cond, len(x))
+        c = self.condition(cond, len(x))
         u, voxels = self.split(x)
         return (
             self.flow_energy.log_prob(u, c),
@@ -226,12 +221,12 @@ class CaloFlow(LikelihoodModel):
     @torch.no_grad()
     def sample_layer_energies(self, n: int, cond: Tensor | None) -> Tensor:
         """Flow I alone: ``n`` model-space u-variable vectors ``(n, L)`` given ``cond``."""
-        return self.flow_energy.sample(n, self._cond(cond, n))
+        return self.flow_energy.sample(n, self.condition(cond, n))
 
     @torch.no_grad()
     def sample(self, n: int, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """``n`` showers ``(n, D)`` in model space: u from flow I, then voxels from flow II."""
-        c = self._cond(cond, n)
+        c = self.condition(cond, n)
         u = self.flow_energy.sample(n, c)
         voxels = self.flow_shower.sample(n, torch.cat([c, u], dim=1))
         return self.join(u, voxels)

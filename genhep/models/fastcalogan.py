@@ -126,23 +126,14 @@ class FastCaloGAN(AdversarialModel):
 
     # -- conditions and networks ---------------------------------------------------------
 
-    def _cond(self, cond: Tensor | None, n: int) -> Tensor | None:
-        if self.cond_dim == 0:
-            return None
-        if cond is None:
-            raise ValueError(
-                f"this FastCaloGAN is conditional: pass cond of shape (n, {self.cond_dim})"
-            )
-        return cond.to(self.device, torch.float32).reshape(n, self.cond_dim)
-
     def generate(self, cond: Tensor | None, n: int, noise: torch.Generator | None = None) -> Tensor:
         """``n`` events ``(n, D)`` in model space for model-space conditions ``cond``."""
         z = torch.randn(n, self.latent_dim, device=self.device, generator=noise)
-        return self.generator(z, self._cond(cond, n))
+        return self.generator(z, self.condition(cond, n))
 
     def critic(self, x: Tensor, cond: Tensor | None) -> Tensor:
         """Scores ``(B,)`` of events ``x`` ``(B, D)`` under conditions ``cond``."""
-        return self.discriminator(x, self._cond(cond, len(x))).squeeze(1)
+        return self.discriminator(x, self.condition(cond, len(x))).squeeze(1)
 
     @torch.no_grad()
     def sample(self, n: int, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:

@@ -41,6 +41,8 @@ class NormalizingFlow(LikelihoodModel):
         ema: EMA decay of the weights used for sampling (``None``: off).
     """
 
+    display_name = "flow"
+
     log_prob_kind = "exact"
 
     @classmethod
@@ -87,13 +89,6 @@ class NormalizingFlow(LikelihoodModel):
         )
         self.dequantizer = EdgeDequantizer(self.dim, dequantize)
 
-    def _context(self, cond: Tensor | None, n: int) -> Tensor | None:
-        if self.cond_dim == 0:
-            return None
-        if cond is None:
-            raise ValueError(f"this flow is conditional: pass cond of shape (n, {self.cond_dim})")
-        return cond.to(self.device, torch.float32).reshape(n, self.cond_dim)
-
     def fit_to_data(self, data: TrainingData) -> None:
         self.dequantizer.fit(data.x.reshape(len(data.x), -1))
 
@@ -103,9 +98,9 @@ class NormalizingFlow(LikelihoodModel):
 
     def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Exact log p(x | cond) in model space, shape ``(N,)``."""
-        return self.flow.log_prob(x, self._context(cond, len(x)))
+        return self.flow.log_prob(x, self.condition(cond, len(x)))
 
     @torch.no_grad()
     def sample(self, n: int, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """``n`` events ``(n, D)``, event ``i`` given ``cond[i]``."""
-        return self.flow.sample(n, self._context(cond, n))
+        return self.flow.sample(n, self.condition(cond, n))

@@ -37,6 +37,8 @@ class MixtureDensityNetwork(LikelihoodModel):
         ema: EMA decay of the weights used for sampling (``None``: off).
     """
 
+    display_name = "MDN"
+
     log_prob_kind = "exact"
 
     @classmethod
@@ -68,11 +70,8 @@ class MixtureDensityNetwork(LikelihoodModel):
         )
 
     def _context(self, cond: Tensor | None, n: int) -> Tensor:
-        if self.cond_dim == 0:
-            return torch.zeros(n, 1, device=self.device)
-        if cond is None:
-            raise ValueError(f"this MDN is conditional: pass cond of shape (n, {self.cond_dim})")
-        return cond.to(self.device, torch.float32).reshape(n, self.cond_dim)
+        given = self.condition(cond, n)
+        return torch.zeros(n, 1, device=self.device) if given is None else given
 
     def mixture(self, cond: Tensor | None, n: int) -> MixtureSameFamily:
         """The predicted distribution of x for each of ``n`` conditions (batch shape ``(n,)``)."""

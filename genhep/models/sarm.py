@@ -267,6 +267,8 @@ class SparseAutoregressiveModel(LikelihoodModel):
         ema: EMA decay of the weights used for sampling (``None``: off).
     """
 
+    display_name = "SARM"
+
     #: the loss is nats per pixel
     nll_per = "dim"
 
@@ -347,13 +349,6 @@ class SparseAutoregressiveModel(LikelihoodModel):
 
     # -- likelihood --------------------------------------------------------------------
 
-    def _cond(self, cond: Tensor | None, n: int) -> Tensor | None:
-        if self.cond_dim == 0:
-            return None
-        if cond is None:
-            raise ValueError(f"this SARM is conditional: pass cond of shape (n, {self.cond_dim})")
-        return cond.to(self.device, torch.float32).reshape(n, self.cond_dim)
-
     def _feature_table(self, values: Tensor) -> Tensor:
         """``(B, N + 1, F)`` features of flat pixel ``values`` ``(B, N)`` and the all-zero
         "not available" row."""
@@ -364,7 +359,7 @@ class SparseAutoregressiveModel(LikelihoodModel):
         modelled values ``(B, N)`` in the same order (D+D: quantised), from images
         ``(B, 1, S, S)``."""
         values = self.likelihood.prepare(x.to(self.device, torch.float32).reshape(len(x), -1))
-        params = self.net(self._feature_table(values), self._cond(cond, len(x)))
+        params = self.net(self._feature_table(values), self.condition(cond, len(x)))
         return params, values[:, self.net.order]
 
     def pixel_log_probs(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
@@ -383,7 +378,7 @@ class SparseAutoregressiveModel(LikelihoodModel):
     def _generate(
         self, n: int, cond: Tensor | None, keep_params: bool
     ) -> tuple[Tensor, Tensor | None]:
-        cond = self._cond(cond, n)
+        cond = self.condition(cond, n)
         features = torch.zeros(n, self.n_pixels + 1, self.likelihood.n_features, device=self.device)
         image = torch.zeros(n, self.n_pixels, device=self.device)
         params, state, cache = [], None, self.net.start(n, cond)

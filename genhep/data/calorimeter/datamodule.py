@@ -45,7 +45,7 @@ import numpy as np
 
 from genhep.data.base import GenerativeDataModule
 from genhep.data.calorimeter.generate import cached_dataset
-from genhep.data.calorimeter.schema import calorimeter_schema
+from genhep.data.calorimeter.schema import INCIDENT_ENERGIES, calorimeter_schema
 from genhep.data.calorimeter.simulator import ShowerSimulator
 from genhep.data.calorimeter.transforms import (
     TRANSFORMS,
@@ -328,13 +328,7 @@ class CalorimeterDataModule(GenerativeDataModule):
 def response_schema(width: int) -> list[ArraySpec]:
     """A response file: ``incident_energies`` ``(N, 1)`` MeV and ``response`` ``(N, width)``."""
     return [
-        ArraySpec(
-            "incident_energies",
-            ("N", 1),
-            min_value=0.0,
-            exclusive_min=True,
-            description="incident energy of each shower in MeV, > 0",
-        ),
+        INCIDENT_ENERGIES,
         ArraySpec(
             "response",
             ("N", width),

@@ -141,11 +141,6 @@ class SnapToZero(Transform):
             raise ValueError(f"SnapToZero snap must be >= 0, got {snap}")
         self.snap = float(snap)
 
-    def forward(
-        self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
-    ) -> Tensor:
-        return x
-
     def inverse(
         self, x: Tensor, *, cond: Tensor | None = None, mask: Tensor | None = None
     ) -> Tensor:
