@@ -6,10 +6,9 @@ added to every token. Padded particles are keys nobody attends to and outputs of
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from genhep.nn.time_embedding import Context
+from genhep.nn.time_embedding import Context, genuine
 
 
 class CloudTransformer(nn.Module):
@@ -50,10 +49,8 @@ class CloudTransformer(nn.Module):
     def forward(
         self, x: Tensor, noise_level: Tensor, cond: Tensor | None = None, mask: Tensor | None = None
     ) -> Tensor:
-        if mask is None:
-            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        weight = mask.unsqueeze(-1).to(x.dtype)
-        context = self.context(noise_level, cond, weight.sum(1) / x.shape[1])
+        mask, weight, multiplicity = genuine(x, mask)
+        context = self.context(noise_level, cond, multiplicity)
         h = self.inp(x) + context[:, None]
         h = self.encoder(h, src_key_padding_mask=~mask)
         return self.out(h) * weight

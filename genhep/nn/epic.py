@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from genhep.nn.time_embedding import Context
+from genhep.nn.time_embedding import Context, genuine
 
 
 def _linear(a: int, b: int, normed: bool) -> nn.Module:
@@ -79,10 +79,7 @@ class EPiCNetwork(nn.Module):
     def forward(
         self, x: Tensor, noise_level: Tensor, cond: Tensor | None = None, mask: Tensor | None = None
     ) -> Tensor:
-        if mask is None:
-            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        weight = mask.unsqueeze(-1).to(x.dtype)
-        multiplicity = weight.sum(1) / x.shape[1]
+        mask, weight, multiplicity = genuine(x, mask)
         context = self.context(noise_level, cond, multiplicity)
         n = x.shape[1]
         h = self.inp(torch.cat([x, context[:, None].expand(-1, n, -1)], dim=-1)) * weight

@@ -21,6 +21,15 @@ def cosine_encoding(t: Tensor, dim: int, max_period: float = 1.0e4) -> Tensor:
     return torch.cat([angles.cos(), angles.sin()], dim=-1)
 
 
+def genuine(x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """A cloud's ``mask`` ``(B, N)`` (all genuine when ``None``), its weights ``(B, N, 1)`` in
+    ``x``'s dtype and the multiplicity ``n / N`` ``(B, 1)`` that cloud denoisers condition on."""
+    if mask is None:
+        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+    weight = mask.unsqueeze(-1).to(x.dtype)
+    return mask, weight, weight.sum(1) / x.shape[1]
+
+
 class Context(nn.Module):
     """The condition a denoiser sees: the time encoding and the event condition (and, for
     clouds, the multiplicity) mapped to ``out_dim`` features by a small MLP.
