@@ -6,6 +6,7 @@ TORCH  ?= torch==2.13.0
 EXTRAS ?= dev,sweep,slurm,hep
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test test-full test-jetnet bench lint format clean
@@ -42,8 +43,8 @@ test-jetnet:  ## genhep against the jetnet package (own .venv-jetnet: jetnet nee
 	$(MAKE) test VENV=.venv-jetnet EXTRAS=dev,hep,jetnet \
 		PYTEST_ARGS="tests/test_jetnet_reference.py tests/test_efp_reference.py tests/test_efp.py tests/test_fpnd_reference.py tests/test_frechet_kernel.py tests/test_jetnet_side.py $(PYTEST_ARGS)"
 
-bench: $(STAMP)  ## speed benchmarks -> benchmarks/results/*.json
-	$(BIN)/python -m benchmarks.run
+bench: $(STAMP)  ## speed benchmarks -> benchmarks/results/*.json (BENCH_ARGS="--device cuda": GPU)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check genhep tests benchmarks

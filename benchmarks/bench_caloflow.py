@@ -49,7 +49,9 @@ E_MIN, E_MAX = min(DS1_ENERGIES_MEV), max(DS1_ENERGIES_MEV)
 
 def _sizes(ctx: Context) -> tuple[int, int, int]:
     """Showers per call: full sampler, nflows' inverse, simulator."""
-    return (8, 4, 10) if ctx.quick else (500, 4, 200)
+    if ctx.quick:
+        return 8, 4, 10
+    return (10_000, 4, 50) if ctx.gpu else (500, 4, 200)
 
 
 def _spec() -> dict:

@@ -46,7 +46,11 @@ def _grid(ctx: Context) -> tuple[dict[str, int], list[str], list[int]]:
     if ctx.quick:
         return {"calorimeter": 8}, ["euler"], [2]
     return (
-        {"calorimeter": 1000, "jetnet": 500, "jet_images": 200},
+        (
+            {"calorimeter": 10_000, "jetnet": 10_000, "jet_images": 2_000}
+            if ctx.gpu
+            else {"calorimeter": 1000, "jetnet": 500, "jet_images": 200}
+        ),
         ["euler", "heun", "midpoint", "ddim", "euler_maruyama"],
         [10, 50, 200],
     )

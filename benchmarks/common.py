@@ -183,11 +183,20 @@ class Context:
     def create(cls, quick: bool = False, device: str = "cpu") -> Context:
         if quick:
             return cls(quick=True, device=device, repeats=3, warmup=1, min_time=0.005)
+        if torch.device(device).type == "cuda":
+            # GPU timings of long calls vary by a few per cent: fewer repeats keep a device
+            # lease (minutes) for more cases
+            return cls(quick=False, device=device, repeats=3, warmup=1)
         return cls(quick=False, device=device)
 
     @property
     def torch_device(self) -> torch.device:
         return torch.device(self.device)
+
+    @property
+    def gpu(self) -> bool:
+        """Models run on a GPU: benchmarks use GPU-sized batches (full runs only)."""
+        return not self.quick and self.torch_device.type == "cuda"
 
     def measure(self, fn: Callable[[], Any], device: torch.device | str | None = None) -> Timing:
         """:func:`measure` with this run's settings (``device`` defaults to the run's)."""

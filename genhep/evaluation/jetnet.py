@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 
 from genhep.evaluation.base import Evaluator, Metric, Sample
@@ -105,6 +106,8 @@ class JetNetEvaluator(Evaluator):
         cov_mmd: compute ``cov`` and ``mmd`` (EMD-based; needs POT).
         cov_mmd_n_eval, cov_mmd_batches: their protocol (MPGAN and jetnet: 100 jets × 10).
         jet_type, num_particles: for FPND's applicability (from the data module).
+        device: where the EFPs and FPND's ParticleNet run (``None``: CUDA when available,
+            else the CPU); the W1s, FPD/KPD and EMDs run on the CPU (numpy, POT).
     """
 
     from_data = ("particle_features", "jet_type", "num_particles")
@@ -123,6 +126,7 @@ class JetNetEvaluator(Evaluator):
         cov_mmd_batches: int = 10,
         jet_type: str | None = None,
         num_particles: int = 30,
+        device: str | None = None,
         **unknown: Any,
     ) -> None:
         super().__init__(**unknown)
@@ -133,6 +137,7 @@ class JetNetEvaluator(Evaluator):
         self.cov_mmd, self.cov_mmd_n_eval = cov_mmd, cov_mmd_n_eval
         self.cov_mmd_batches = cov_mmd_batches
         self.jet_type, self.num_particles = jet_type, num_particles
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     # -- observables -----------------------------------------------------------------------
 
@@ -163,7 +168,7 @@ class JetNetEvaluator(Evaluator):
         """Features for FPD/KPD of :meth:`clouds`' output, ``(N, n_features)``: the 36 d <= 4
         EFPs (``use_efps``), else the high-level set of ``fpd_hlf``/``kpd_hlf``."""
         if self.use_efps:
-            return efps(x, mask, FPD_EFPSET_ARGS)
+            return efps(x, mask, FPD_EFPSET_ARGS, device=self.device)
         return np.concatenate(
             [jet_mass(x, mask)[:, None], jet_pt(x, mask)[:, None], particle_moments(x, mask)],
             axis=1,
@@ -214,7 +219,7 @@ class JetNetEvaluator(Evaluator):
                 e = []
                 for label, (c, m) in clouds.items():
                     with self.step(f"EFPs, {label} ({len(c)} jets)"):
-                        e.append(efps(c, m, W1EFP_EFPSET_ARGS))
+                        e.append(efps(c, m, W1EFP_EFPSET_ARGS, device=self.device))
             else:  # the W1-EFP set is part of the 36 FPD EFPs: computed once (EFPs dominate)
                 columns = efp_columns(FPD_EFPSET_ARGS, W1EFP_EFPSET_ARGS)
                 e = [f[:, columns] for f in features]
@@ -262,9 +267,9 @@ class JetNetEvaluator(Evaluator):
         if reason is None:
             with self.step("FPND (ParticleNet)"):
                 metrics["fpnd"] = Metric(
-                    fpnd(gen, gen_mask, self.jet_type),
+                    fpnd(gen, gen_mask, self.jet_type, device=self.device),
                     float("nan"),
-                    fpnd(ref, ref_mask, self.jet_type),
+                    fpnd(ref, ref_mask, self.jet_type, device=self.device),
                 )
         else:
             self.skip("fpnd", reason, warn=False)
