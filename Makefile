@@ -41,7 +41,7 @@ test-full: $(STAMP)  ## every test, slow ones included
 
 test-jetnet:  ## genhep against the jetnet package (own .venv-jetnet: jetnet needs numpy < 2)
 	$(MAKE) test VENV=.venv-jetnet EXTRAS=dev,hep,jetnet \
-		PYTEST_ARGS="tests/test_jetnet_reference.py tests/test_efp_reference.py tests/test_efp.py tests/test_fpnd_reference.py tests/test_frechet_kernel.py tests/test_jetnet_side.py $(PYTEST_ARGS)"
+		PYTEST_ARGS="tests/test_jetnet_reference.py tests/test_efp_reference.py tests/test_efp.py tests/test_fpnd_reference.py tests/test_frechet_kernel.py tests/test_jetnet_side.py tests/test_calo_challenge_script.py $(PYTEST_ARGS)"
 
 bench: $(STAMP)  ## speed benchmarks -> benchmarks/results/*.json (BENCH_ARGS="--device cuda": GPU)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

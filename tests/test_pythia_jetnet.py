@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import h5py
 import numpy as np
@@ -103,6 +104,12 @@ def test_same_seed_same_arrays_cache_reuse_and_data_module(smoke, tmp_path):
     stamps = {p.name: os.stat(p).st_mtime_ns for p in folder.iterdir()}
     assert cached_jetnet(tmp_path, {**config, "n_events": 4}, ("g", "t")) == folder
     assert {p.name: os.stat(p).st_mtime_ns for p in folder.iterdir()} == stamps
+    # without the hep extra (a GPU node, say) a complete cache still reads; more jets need it
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "fastjet", None)
+        assert cached_jetnet(tmp_path, config, ("g", "t")) == folder
+        with pytest.raises(NotImplementedError, match="needs the hep extra"):
+            cached_jetnet(tmp_path, {**config, "n_events": 9}, ("t",))
     # the data module generates into (and then finds) the same folder, and reads it
     generator = {k: v for k, v in config.items() if k != "n_events"}
     dm = JetNetDataModule(

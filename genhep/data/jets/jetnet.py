@@ -297,13 +297,6 @@ class JetNetDataModule(GenerativeDataModule):
             raise NotImplementedError("data.generator is null (generation disabled)")
         if self.data_dir is None:
             raise NotImplementedError("data.data_dir is null: nowhere to write generated files")
-        try:
-            import fastjet  # noqa: F401
-            import pythia8mc  # noqa: F401
-        except ImportError as err:
-            raise NotImplementedError(
-                f"the JetNet generator needs the hep extra (pip install -e '.[hep]'): {err}"
-            ) from err
         config = dict(self.generator)
         if config.get("n_events") is None:
             config["n_events"] = self.n_events or 10_000

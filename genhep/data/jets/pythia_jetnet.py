@@ -71,6 +71,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from genhep.data.generation import RUN_OPTIONS, cached_path, generate_file, split_run_options
@@ -313,6 +314,23 @@ def generate_jetnet(
     return generate_file(path, generator, n_events, chunk_size, n_workers, progress, overwrite)
 
 
+def cached_jetnet_complete(
+    folder: Path, config: Mapping[str, Any], jet_types: Iterable[str]
+) -> list[bool]:
+    """Per jet type: ``folder`` holds its file with at least ``config["n_events"]`` jets."""
+    n_events = int(config.get("n_events") or 10_000)
+    num_particles = int(config.get("num_particles", DEFAULTS["num_particles"]))
+    complete = []
+    for jet_type in jet_types:
+        path = folder / jetnet_file_name(jet_type, num_particles)
+        if path.is_file():
+            with h5py.File(path, "r") as f:
+                complete.append("jet_features" in f and len(f["jet_features"]) >= n_events)
+        else:
+            complete.append(False)
+    return complete
+
+
 def cached_jetnet(
     data_dir: str | os.PathLike[str],
     config: Mapping[str, Any],
@@ -325,6 +343,15 @@ def cached_jetnet(
     settings, run = split_run_options(config)
     seed = int(settings.pop("seed", 0) or 0)
     folder = jetnet_folder(data_dir, seed, **settings)
+    if all(cached_jetnet_complete(folder, config, jet_types)):
+        return folder  # reading a complete cache needs neither Pythia nor FastJet
+    try:
+        import fastjet  # noqa: F401
+        import pythia8mc  # noqa: F401
+    except ImportError as err:
+        raise NotImplementedError(
+            f"the JetNet generator needs the hep extra (pip install -e '.[hep]'): {err}"
+        ) from err
     for jet_type in jet_types:
         generator = JetNetGenerator(jet_type, seed, **settings)
         cached_path(
