@@ -220,3 +220,61 @@ def test_global_step_counts_generator_updates_only(critic_steps):
     trainer.fit(model, train_dataloaders=loader)
     assert trainer.global_step == 10 // critic_steps
     assert {"train/d_loss", "train/g_loss"} <= set(trainer.callback_metrics)
+
+
+def _learning_rates(model: GenerativeModel, epochs: int) -> list[list[float]]:
+    """Each optimizer's learning rate at the start of every batch of a short fit (10 batches
+    per epoch of a 2-d toy)."""
+    import pytorch_lightning as pl
+
+    from genhep.callbacks.framework import FrameworkCallback
+
+    seen: list[list[float]] = []
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            seen.append([o.param_groups[0]["lr"] for o in trainer.optimizers])
+
+    x = torch.randn(10 * 16, 2)
+    loader = torch.utils.data.DataLoader([{"x": row} for row in x], batch_size=16)
+    bare_trainer(FrameworkCallback(), Record(), max_epochs=epochs).fit(model, loader)
+    return seen
+
+
+def _torch_schedule(factory, n: int) -> list[float]:
+    """The learning rates torch's own scheduler gives over ``n`` steps (the reference)."""
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
+    scheduler, rates = factory(optimizer=optimizer), []
+    for _ in range(n):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_one_cycle_and_cyclic_schedules_step_per_batch_others_per_epoch():
+    from functools import partial
+
+    from genhep.models.mdn import MixtureDensityNetwork
+
+    sgd = partial(torch.optim.SGD, lr=0.01)
+    spec = {"family": "toy", "event_shape": [2], "cond_dim": 0, "has_mask": False}
+    # OneCycleLR without total_steps spans the fit's 2 x 10 optimizer steps, one per batch
+    one_cycle = partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.1)
+    mdn = MixtureDensityNetwork(spec, n_components=1, optimizer=sgd, scheduler=one_cycle)
+    rates = [r[0] for r in _learning_rates(mdn, epochs=2)]
+    expected = _torch_schedule(partial(one_cycle, total_steps=20), 20)
+    np.testing.assert_allclose(rates, expected, rtol=1e-12)
+    assert len(set(rates)) == 20  # a new rate every batch
+    # StepLR stays an epoch scheduler
+    step = partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5)
+    mdn = MixtureDensityNetwork(spec, n_components=1, optimizer=sgd, scheduler=step)
+    rates = [r[0] for r in _learning_rates(mdn, epochs=2)]
+    np.testing.assert_allclose(rates, [0.01] * 10 + [0.005] * 10)
+    # manual optimisation (the GANs): per batch for CyclicLR, for both networks
+    cyclic = partial(torch.optim.lr_scheduler.CyclicLR, base_lr=0.001, max_lr=0.1, step_size_up=3)
+    gan = ToyGAN(spec, optimizer=sgd, scheduler=cyclic)
+    rates = _learning_rates(gan, epochs=1)
+    expected = _torch_schedule(cyclic, 10)
+    for network in (0, 1):
+        np.testing.assert_allclose([r[network] for r in rates], expected, rtol=1e-12)

@@ -13,6 +13,7 @@ from jet_image_files import write_lagan
 from jetnet_files import N_PART, make_jets, write_file
 from test_diffusion_paths import exact_denoiser, mixture_log_prob, mixture_sample, sliced_w1
 
+from genhep.callbacks.evaluation import likelihood_record
 from genhep.diffusion.paths import FlowMatching, VariancePreserving
 from genhep.models.diffusion import Diffusion
 from genhep.nn.cloud_transformer import CloudTransformer
@@ -170,9 +171,16 @@ def test_log_prob_through_the_ode_matches_the_mixture_density(trained_fm):
     trained_fm.likelihood = {"estimator": "exact", "method": "rk4", "steps": 20}
     x = mixture_sample(300, 9)
     ours = trained_fm.log_prob(x.float()).double().numpy()
+    # results.json names the estimator beside the kind
+    record = likelihood_record(trained_fm, {"test/loss": 1.0}, "test")
+    assert (
+        record["kind"] == "exact"
+        and record["method"] == "probability-flow ODE (rk4), exact divergence"
+    )
     trained_fm.likelihood = {}
     assert np.abs(ours - mixture_log_prob(x)).mean() < 0.1
     assert trained_fm.log_prob_kind is None  # off again: no likelihood claimed
+    assert likelihood_record(trained_fm, {}, "test") is None
 
 
 FAMILIES = {

@@ -208,7 +208,8 @@ def test_two_optimizers_over_the_two_networks_and_their_schedulers():
     assert params == [
         {id(p) for p in net.parameters()} for net in (model.generator, model.discriminator)
     ]
-    assert [s.optimizer for s in schedulers] == [opt_g, opt_d]
+    assert [s["scheduler"].optimizer for s in schedulers] == [opt_g, opt_d]
+    assert [s["interval"] for s in schedulers] == ["epoch", "epoch"]
 
 
 def lagan_config(tmp_path, classes, image_size):

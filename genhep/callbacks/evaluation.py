@@ -170,12 +170,15 @@ def likelihood_record(
     model: GenerativeModel, logged: dict[str, Any], split: str
 ) -> dict[str, Any] | None:
     """What ``results.json`` says of a model's likelihood: its kind (``exact``,
-    ``discretised``, ``bound``: :data:`~genhep.models.base.LOG_PROB_KINDS`) and, where the
-    split's loss was logged, the negative log-likelihood and bits per dimension."""
+    ``discretised``, ``bound``: :data:`~genhep.models.base.LOG_PROB_KINDS`), how it is computed
+    where the model has a choice (``method``), and, where the split's loss was logged, the
+    negative log-likelihood and bits per dimension."""
     if not model.has_log_prob:
         return None
     kind = model.log_prob_kind
     record: dict[str, Any] = {"kind": kind, "meaning": LOG_PROB_KINDS[kind]}
+    if model.log_prob_method is not None:
+        record["method"] = model.log_prob_method
     for name in ("loss", "bits_per_dim"):
         value = logged.get(f"{split}/{name}")
         record[name] = None if value is None else float(value)

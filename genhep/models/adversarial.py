@@ -31,7 +31,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from genhep.models.base import GenerativeModel, OptimizerFactory, SchedulerFactory
+from genhep.models.base import (
+    PER_STEP_SCHEDULERS,
+    GenerativeModel,
+    OptimizerFactory,
+    SchedulerFactory,
+)
 
 
 def _do_nothing() -> None:
@@ -88,7 +93,7 @@ class AdversarialModel(GenerativeModel):
         ]
         if self.scheduler_factory is None:
             return optimizers
-        return optimizers, [self.scheduler_factory(optimizer=o) for o in optimizers]
+        return optimizers, [self.build_scheduler(o) for o in optimizers]
 
     def _run_steps(self, optimizer: Any, losses: Iterator[dict[str, Tensor]]) -> dict[str, Tensor]:
         """Step ``optimizer`` on every yielded loss; the mean of each logged value."""
@@ -122,8 +127,17 @@ class AdversarialModel(GenerativeModel):
                 batch_size=len(batch["x"]),
             )
 
-    def on_train_epoch_end(self) -> None:
+    def _step_schedulers(self, per_step: bool) -> None:
+        """Manual optimisation steps its schedulers itself: the per-step ones
+        (:data:`~genhep.models.base.PER_STEP_SCHEDULERS`) after each batch, the others at the
+        end of each epoch."""
         schedulers = self.lr_schedulers()
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            if scheduler is not None:
+            if scheduler is not None and isinstance(scheduler, PER_STEP_SCHEDULERS) == per_step:
                 scheduler.step()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._step_schedulers(per_step=True)
+
+    def on_train_epoch_end(self) -> None:
+        self._step_schedulers(per_step=False)

@@ -47,6 +47,8 @@ from genhep.spec import DataSpec
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+#: torch LR schedulers defined per optimizer step (the others step once per epoch)
+PER_STEP_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
 
 #: The kinds of ``log_prob`` a model may have, and what each means (``results.json``, report).
 LOG_PROB_KINDS = {
@@ -168,6 +170,12 @@ class GenerativeModel(pl.LightningModule, metaclass=_ModelMeta):
         """Whether this model defines ``log_prob`` (its kind: :attr:`log_prob_kind`)."""
         return self.log_prob_kind is not None and callable(getattr(self, "log_prob", None))
 
+    @property
+    def log_prob_method(self) -> str | None:
+        """How ``log_prob`` is computed where the model offers a choice (an ODE solver, an
+        estimator), for ``results.json``; ``None``: one way, by the model's construction."""
+        return None
+
     @abstractmethod
     def sample(
         self, n: int, cond: Tensor | None = None, mask: Tensor | None = None
@@ -224,10 +232,26 @@ class GenerativeModel(pl.LightningModule, metaclass=_ModelMeta):
         optimizer = self.build_optimizer(self.optimizer_factory, self.trained_parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)},
-        }
+        return {"optimizer": optimizer, "lr_scheduler": self.build_scheduler(optimizer)}
+
+    def build_scheduler(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """Lightning's ``{"scheduler", "interval"}`` of ``model.scheduler`` on ``optimizer``.
+
+        ``OneCycleLR`` and ``CyclicLR`` (:data:`PER_STEP_SCHEDULERS`) step after every batch,
+        the others once per epoch. A ``OneCycleLR`` given neither ``total_steps`` nor ``epochs``
+        spans the trainer's ``estimated_stepping_batches`` (set ``trainer.max_epochs`` or
+        ``max_steps``: a run bounded by ``max_time`` alone would never finish its cycle).
+        """
+        factory = self.scheduler_factory
+        extra: dict[str, Any] = {}
+        given = set(getattr(factory, "keywords", {}))
+        if getattr(factory, "func", None) is torch.optim.lr_scheduler.OneCycleLR and not (
+            {"total_steps", "epochs"} & given
+        ):
+            extra["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler = factory(optimizer=optimizer, **extra)
+        interval = "step" if isinstance(scheduler, PER_STEP_SCHEDULERS) else "epoch"
+        return {"scheduler": scheduler, "interval": interval}
 
     # -- exponential moving average -------------------------------------------------------
 

@@ -152,6 +152,19 @@ class Diffusion(GenerativeModel):
         estimate of the exact log-density), else no likelihood."""
         return "exact" if self.likelihood.get("estimator") else None
 
+    @property
+    def log_prob_method(self) -> str | None:
+        """The ODE solver and the divergence estimator, e.g. ``probability-flow ODE (dopri5),
+        Hutchinson's divergence estimator (unbiased)``."""
+        estimator = self.likelihood.get("estimator")
+        if not estimator:
+            return None
+        divergence = {
+            "exact": "exact divergence",
+            "hutchinson": "Hutchinson's divergence estimator (unbiased)",
+        }[estimator]
+        return f"probability-flow ODE ({self.likelihood.get('method', 'dopri5')}), {divergence}"
+
     def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """``(B,)`` log-density in nats by the probability-flow ODE (see the module docstring)."""
         if not self.likelihood.get("estimator"):
