@@ -54,6 +54,7 @@ from genhep.data.base import GenerativeDataModule
 from genhep.evaluation.base import Sample, as_float64
 from genhep.models.base import GenerativeModel
 from genhep.models.likelihood import bits_per_dim
+from genhep.utils.device import default_device
 from genhep.utils.io import atomic_write_json
 from genhep.utils.run_info import hydra_overrides
 from genhep.utils.task import task_wrapper
@@ -228,9 +229,7 @@ def pick_device(requested: str | None, run_config: dict[str, Any]) -> torch.devi
     if requested is None:
         accelerator = str((run_config.get("trainer") or {}).get("accelerator", "cpu"))
         requested = "cpu" if accelerator == "cpu" else "auto"
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    return default_device(None if requested == "auto" else requested)
 
 
 def or_default(value: Any, default: Any) -> Any:

@@ -20,6 +20,7 @@ elsewhere at once:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -48,6 +49,7 @@ def challenge_code() -> Path | None:
     return Path(code) if code and (Path(code) / "evaluate.py").is_file() else None
 
 
+@functools.cache
 def challenge_python() -> Path | None:
     python = Path(os.environ.get(PYTHON_VARIABLE, REPO / ".venv-jetnet" / "bin" / "python"))
     if not python.is_file():

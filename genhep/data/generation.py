@@ -457,6 +457,16 @@ def cached_file(
     return cached_path(path, generator, n_events, chunk_size, n_workers, progress)
 
 
+def is_cached(path: str | os.PathLike[str], generator: BlockGenerator, n_events: int) -> bool:
+    """``path`` exists with ``generator``'s configuration key and at least ``n_events`` events
+    (what :func:`cached_path` reuses untouched; checking it runs no generator code)."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    old_key, n_stored = stored_key(path, next(iter(generator.layout)))
+    return old_key == config_key(generator) and n_stored >= n_events
+
+
 def cached_path(
     path: str | os.PathLike[str],
     generator: BlockGenerator,
@@ -469,10 +479,7 @@ def cached_path(
     does (same configuration key), else made, extended or replaced. For caches whose file
     names are fixed by a public format (e.g. JetNet's ``g.hdf5`` in a hash-named folder)."""
     path = Path(path)
-    old_key, n_stored = (
-        stored_key(path, next(iter(generator.layout))) if path.exists() else (None, 0)
-    )
-    if old_key == config_key(generator) and n_stored >= n_events:
+    if is_cached(path, generator, n_events):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     return generate_file(path, generator, n_events, chunk_size, n_workers, progress, True)

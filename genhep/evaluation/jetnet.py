@@ -45,7 +45,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 
 from genhep.evaluation.base import Evaluator, Metric, Sample
@@ -72,6 +71,7 @@ from genhep.metrics.jet_clouds import (
 )
 from genhep.metrics.kernel import kpd
 from genhep.plotting import histogram_overlay
+from genhep.utils.device import default_device
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class JetNetEvaluator(Evaluator):
         self.cov_mmd, self.cov_mmd_n_eval = cov_mmd, cov_mmd_n_eval
         self.cov_mmd_batches = cov_mmd_batches
         self.jet_type, self.num_particles = jet_type, num_particles
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = default_device(device)
 
     # -- observables -----------------------------------------------------------------------
 

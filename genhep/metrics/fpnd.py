@@ -50,6 +50,7 @@ from torch import nn
 from torch.nn import functional
 
 from genhep.metrics.frechet import frechet_distance
+from genhep.utils.device import default_device
 
 FPND_JET_TYPES = ("g", "q", "t")
 FPND_NUM_PARTICLES = 30
@@ -268,7 +269,7 @@ def particlenet_activations(
     device: str | torch.device | None = None,
 ) -> np.ndarray:
     """``model.activations`` of preprocessed jets ``x`` in batches, as a float64 array."""
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(device)
     model = model.to(device).eval()
     out = [model.activations(b.to(device)).cpu() for b in torch.split(x, batch_size)]
     return torch.cat(out).double().numpy()

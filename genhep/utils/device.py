@@ -1,4 +1,5 @@
-"""Human-readable names of the hardware a measurement ran on."""
+"""The device to run on by default, and human-readable names of the hardware a measurement
+ran on."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ def describe_cpu(cores: int, threads: int | None = None) -> str:
     """``"cpu (2 cores)"``, or with ``threads`` ``"cpu (2 cores, 1 thread)"``."""
     parts = [plural(cores, "core")] + ([plural(threads, "thread")] if threads is not None else [])
     return f"cpu ({', '.join(parts)})"
+
+
+def default_device(device: torch.device | str | None = None) -> torch.device:
+    """``device``, or where it is ``None``: CUDA when available, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def describe_device(device: torch.device | str) -> str:

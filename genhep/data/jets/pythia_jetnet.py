@@ -71,10 +71,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
-from genhep.data.generation import RUN_OPTIONS, cached_path, generate_file, split_run_options
+from genhep.data.generation import (
+    RUN_OPTIONS,
+    cached_path,
+    generate_file,
+    is_cached,
+    split_run_options,
+)
 from genhep.data.jets.jetnet_format import JET_TYPES, jetnet_file_name, read_jetnet_file
 from genhep.data.jets.pythia import (
     cluster,
@@ -314,23 +319,6 @@ def generate_jetnet(
     return generate_file(path, generator, n_events, chunk_size, n_workers, progress, overwrite)
 
 
-def cached_jetnet_complete(
-    folder: Path, config: Mapping[str, Any], jet_types: Iterable[str]
-) -> list[bool]:
-    """Per jet type: ``folder`` holds its file with at least ``config["n_events"]`` jets."""
-    n_events = int(config.get("n_events") or 10_000)
-    num_particles = int(config.get("num_particles", DEFAULTS["num_particles"]))
-    complete = []
-    for jet_type in jet_types:
-        path = folder / jetnet_file_name(jet_type, num_particles)
-        if path.is_file():
-            with h5py.File(path, "r") as f:
-                complete.append("jet_features" in f and len(f["jet_features"]) >= n_events)
-        else:
-            complete.append(False)
-    return complete
-
-
 def cached_jetnet(
     data_dir: str | os.PathLike[str],
     config: Mapping[str, Any],
@@ -343,7 +331,12 @@ def cached_jetnet(
     settings, run = split_run_options(config)
     seed = int(settings.pop("seed", 0) or 0)
     folder = jetnet_folder(data_dir, seed, **settings)
-    if all(cached_jetnet_complete(folder, config, jet_types)):
+    files = {}
+    for jet_type in jet_types:
+        generator = JetNetGenerator(jet_type, seed, **settings)
+        path = folder / jetnet_file_name(jet_type, generator.settings["num_particles"])
+        files[path] = generator
+    if all(is_cached(path, generator, run["n_events"]) for path, generator in files.items()):
         return folder  # reading a complete cache needs neither Pythia nor FastJet
     try:
         import fastjet  # noqa: F401
@@ -352,11 +345,6 @@ def cached_jetnet(
         raise NotImplementedError(
             f"the JetNet generator needs the hep extra (pip install -e '.[hep]'): {err}"
         ) from err
-    for jet_type in jet_types:
-        generator = JetNetGenerator(jet_type, seed, **settings)
-        cached_path(
-            folder / jetnet_file_name(jet_type, generator.settings["num_particles"]),
-            generator,
-            **run,
-        )
+    for path, generator in files.items():
+        cached_path(path, generator, **run)
     return folder
