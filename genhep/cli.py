@@ -9,16 +9,21 @@ every rank.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import yaml
 from hydra._internal.utils import _run_hydra, get_args_parser
 from hydra.types import TaskFunction
 
-from genhep.utils.errors import exit_on_user_error, reporting_user_errors
+from genhep.utils.errors import UserError, exit_on_user_error, reporting_user_errors
 
-CONFIG_PATH = "pkg://genhep.conf"
+#: The installed configs: setup.py maps the repository's ``conf/`` to the package ``genhep.conf``.
+CONFIG_PACKAGE = "pkg://genhep.conf"
+#: The repository's ``conf/`` beside the ``genhep`` package of a source tree.
+SOURCE_CONFIGS = Path(__file__).resolve().parent.parent / "conf"
 
 USAGE = """usage: genhep <command> [hydra overrides ...]
 
@@ -36,6 +41,24 @@ commands:
 """
 
 
+def config_path() -> str:
+    """Where Hydra reads genhep's configs.
+
+    The installed package ``genhep.conf``; in a source tree that was never pip-installed
+    (``PYTHONPATH=<checkout>``, e.g. a bare GPU machine given the repository and wheels)
+    that package does not exist, and the checkout's ``conf/`` is read instead.
+    """
+    if importlib.util.find_spec("genhep.conf") is not None:
+        return CONFIG_PACKAGE
+    if (SOURCE_CONFIGS / "train.yaml").is_file():
+        return str(SOURCE_CONFIGS)
+    raise UserError(
+        f"genhep's configs were not found: no installed package 'genhep.conf' and no "
+        f"{SOURCE_CONFIGS / 'train.yaml'}; install genhep (pip install -e .) or run it "
+        "from a checkout that has its conf/ folder"
+    )
+
+
 def run_hydra(task: TaskFunction, config_name: str, args: Sequence[str]) -> None:
     """Run a Hydra task function with ``args`` as its command line.
 
@@ -49,7 +72,7 @@ def run_hydra(task: TaskFunction, config_name: str, args: Sequence[str]) -> None
         args=parser.parse_args(list(args)),
         args_parser=parser,
         task_function=reporting_user_errors(task),
-        config_path=CONFIG_PATH,
+        config_path=config_path(),
         config_name=config_name,
     )
 

@@ -215,3 +215,36 @@ def test_user_errors_are_the_listed_types_and_genhep_raise_statements(monkeypatc
     assert str(wrapped) == (
         "TypeError: __init__() got an unexpected keyword argument 'foo' (config node: data)"
     )
+
+
+def _without_installed_configs(monkeypatch):
+    """``genhep.conf`` not importable: a source tree on PYTHONPATH, never pip-installed."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "genhep.conf" else find_spec(name, *a),
+    )
+
+
+def test_a_source_tree_that_is_not_installed_reads_its_own_conf(monkeypatch, tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from genhep import cli
+    from genhep.utils.errors import UserError
+
+    assert cli.config_path() == cli.CONFIG_PACKAGE
+    _without_installed_configs(monkeypatch)
+    path = cli.config_path()
+    assert path == str(cli.SOURCE_CONFIGS)
+    with initialize_config_dir(config_dir=path, version_base="1.3"):
+        cfg = compose(
+            "train", ["experiment=mpgan_neurips2021", "+preset/mpgan_neurips2021=t_mp_mp"]
+        )
+    assert cfg.data.jet_type == "t"
+    assert cfg.model.generator._target_.endswith("MPGenerator")
+    monkeypatch.setattr(cli, "SOURCE_CONFIGS", tmp_path / "conf")
+    with pytest.raises(UserError, match=r"conf/train\.yaml"):
+        cli.config_path()

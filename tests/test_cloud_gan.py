@@ -219,15 +219,21 @@ def test_trains_through_genhep_train_and_evaluates_with_its_masks(
             "data.n_events=null",
             "data.batch_size=64",
             "data.evaluator.distances=false",
-            "data.evaluator.cov_mmd=false",
+            "data.evaluator.cov_mmd_n_eval=20",
+            "data.evaluator.cov_mmd_batches=2",
             *small,
             "trainer.max_epochs=2",
             "callbacks.evaluation.n_samples=60",
+            "callbacks.evaluation.every_n_epochs=1",
+            "callbacks.evaluation.validation_evaluator={cov_mmd: false}",
         ],
     )
     metrics = train(cfg)
     assert np.isfinite(metrics["test/w1m"]) and np.isfinite(metrics["val/loss"])
     assert metrics["test/w1m"] > 0
+    # COV/MMD at the test only: the validations' evaluator had cov_mmd=false
+    assert np.isfinite(metrics["val/w1m"]) and "val/cov" not in metrics
+    assert 0 <= metrics["test/cov"] <= 1
 
 
 def test_max_abs_transform_puts_features_in_minus_one_one_and_physical_pt_is_not_negative(

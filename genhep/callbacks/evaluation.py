@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,9 @@ class EvaluationCallback(pl.Callback):
     under a forked random state seeded with ``seed``: evaluation never changes the training
     random stream. ``n_generated_test``: at test, generate this many events instead (the
     real conditions and masks repeated; :func:`generate_like`), e.g. 50,000 jets for FPND.
+    ``validation_evaluator``: ``data.evaluator`` settings changed at validation only, e.g.
+    ``{cov_mmd: false, distances: false}`` (the JetNet evaluator): validations compute the
+    metric that picks the checkpoint and leave the slow ones to the test evaluation.
     """
 
     def __init__(
@@ -213,6 +217,7 @@ class EvaluationCallback(pl.Callback):
         seed: int = 1234,
         progress: bool = True,
         n_generated_test: int | None = None,
+        validation_evaluator: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if every_n_epochs < 1:
@@ -224,6 +229,7 @@ class EvaluationCallback(pl.Callback):
         self.on_validation, self.on_test, self.make_figures = on_validation, on_test, figures
         self.seed, self.progress = seed, progress
         self.n_generated_test = n_generated_test
+        self.validation_evaluator = dict(validation_evaluator or {})
         self.last_results: dict[str, Any] | None = None
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -285,7 +291,7 @@ class EvaluationCallback(pl.Callback):
             n_generated=self.n_generated_test if split == "test" else None,
         )
         scores = score_and_save(
-            datamodule.evaluator(),
+            datamodule.evaluator(**(self.validation_evaluator if split == "val" else {})),
             generated,
             real,
             reference,

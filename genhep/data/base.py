@@ -177,8 +177,9 @@ class GenerativeDataModule(pl.LightningDataModule):
         """All events in physical units: ``x`` and, if the family has them, ``cond``, ``mask``."""
 
     @abstractmethod
-    def evaluator(self) -> Evaluator:
-        """The family's evaluator."""
+    def evaluator(self, **changes: Any) -> Evaluator:
+        """The family's evaluator, built from ``data.evaluator`` with ``changes`` on top
+        (e.g. ``cov_mmd=False``: what an evaluation at validation leaves out)."""
 
     def make_transform(self) -> Transform:
         """Preprocessing of ``x``; the identity unless a family overrides it."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -155,5 +156,5 @@ class GaussianMixtureDataModule(GenerativeDataModule):
     def make_transform(self) -> Transform:
         return Standardize() if self.transform_name == "standardize" else Identity()
 
-    def evaluator(self) -> GaussianMixtureEvaluator:
-        return GaussianMixtureEvaluator(self.truth, **self.evaluator_settings)
+    def evaluator(self, **changes: Any) -> GaussianMixtureEvaluator:
+        return GaussianMixtureEvaluator(self.truth, **{**self.evaluator_settings, **changes})

@@ -310,12 +310,13 @@ class CalorimeterDataModule(GenerativeDataModule):
     def make_cond_transform(self) -> Transform:
         return LogIncidentEnergy(self.e_min, self.e_max)
 
-    def evaluator(self) -> Evaluator:
+    def evaluator(self, **changes: Any) -> Evaluator:
+        settings = {**self.evaluator_settings, **changes}
         if self.representation == "voxels":
-            return CalorimeterEvaluator(self.geometry, **self.evaluator_settings)
+            return CalorimeterEvaluator(self.geometry, **settings)
         # the voxel evaluator's settings (conf/data/calorimeter.yaml) do not apply here
         voxel_only = set(CalorimeterEvaluator.settings()) - set(ResponseEvaluator.settings())
-        settings = {k: v for k, v in self.evaluator_settings.items() if k not in voxel_only}
+        settings = {k: v for k, v in settings.items() if k not in voxel_only}
         stated = None
         if self.path is None:
             simulator = ShowerSimulator(

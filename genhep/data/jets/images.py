@@ -106,8 +106,8 @@ class JetImageDataModule(GenerativeDataModule):
     def make_transform(self) -> Transform:
         return make_image_transform(self.transform_name, self.scale, self.scale_percentile)
 
-    def evaluator(self) -> JetImageEvaluator:
-        return JetImageEvaluator(**self.evaluator_settings)
+    def evaluator(self, **changes: Any) -> JetImageEvaluator:
+        return JetImageEvaluator(**{**self.evaluator_settings, **changes})
 
     def load_arrays(self) -> Sample:
         if self.path is not None:

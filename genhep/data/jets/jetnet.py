@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -395,10 +396,10 @@ class JetNetDataModule(GenerativeDataModule):
         jf = np.stack([pt, eta, mass, mask.sum(axis=1)], axis=1).astype(np.float32)
         return write_hdf5(path, {"particle_features": pf, "jet_features": jf}, self.schema)
 
-    def evaluator(self) -> JetNetEvaluator:
+    def evaluator(self, **changes: Any) -> JetNetEvaluator:
         return JetNetEvaluator(
             particle_features=self.particle_features,
             jet_type=self.jet_types[0] if len(self.jet_types) == 1 else None,
             num_particles=self.num_particles,
-            **self.evaluator_settings,
+            **{**self.evaluator_settings, **changes},
         )
