@@ -161,6 +161,27 @@ def test_accepts_flat_clouds_and_images_only_and_validates_its_options():
         )
 
 
+def test_clip_x0_bounds_the_denoised_estimate_and_keeps_x_its_noisy_version():
+    """An untrained eps-predicting VP model overshoots (the first steps divide by the small
+    signal rate); clip_x0 keeps every estimate, and so the samples, within [-c, c]."""
+    torch.manual_seed(3)
+    model = Diffusion(TOY, VariancePreserving(prediction="eps"), ema=None).eval()
+    model.sampler = {"name": "euler", "steps": 20, "clip_x0": 0.3}
+    clipped = model.sample(2000)
+    model.sampler = {"name": "euler", "steps": 20}
+    free = model.sample(2000)
+    assert float(free.abs().max()) > 1.0
+    assert float(clipped.abs().max()) < 0.31  # the last Euler step lands near, not on, x̂₀
+    x, t = torch.randn(64, 2), torch.rand(64) * 0.9 + 0.05
+    with torch.no_grad():
+        estimate = model.denoiser(None, None, clip_x0=0.3)(x, t)
+    alpha, s = (v[:, None] for v in model.process.scales(t)[:2])
+    assert float(estimate.x0.abs().max()) <= np.float32(0.3)
+    torch.testing.assert_close(alpha * estimate.x0 + s * estimate.eps, x)
+    with pytest.raises(ValueError, match="clip_x0"):
+        Diffusion(TOY, FlowMatching(), sampler={"name": "euler", "steps": 5, "clip_x0": 0})
+
+
 def spec_of(shape, has_mask=False):
     return DataSpec("x", tuple(shape), 0, has_mask)
 
@@ -312,6 +333,23 @@ def test_steps_study_scores_every_sampler_and_step_count(tmp_path):
         ("midpoint", 8),
     ]
     assert [r["network_evaluations"] for r in rows] == [2, 8, 4, 16]
+    assert all(r["clip_x0"] is None for r in rows)
+    clipped = tmp_path / "clipped"
+    args_clipped = [str(tmp_path / "run"), "--out", str(clipped), "--samplers", "euler"]
+    args_clipped += [
+        "--steps",
+        "8",
+        "--checkpoint",
+        "last",
+        "--n-events",
+        "100",
+        "--clip-x0",
+        "1e-3",
+    ]
+    assert steps_study.main(args_clipped) == 0
+    [row] = json.loads((clipped / "steps.json").read_text())["rows"]
+    # every sample within 1e-3 of the standardised data's mean: far from the mixture
+    assert row["clip_x0"] == 1e-3 and row["value"] > rows[1]["value"] + 0.1
     assert all(r["metric"] == "w1_mean" and r["samples_per_s"] > 0 for r in rows)
     assert len({r["value"] for r in rows}) == 4  # each setting sampled anew
     assert (out / "steps.png").exists() and "| midpoint | 8 | 16 |" in (

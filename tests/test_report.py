@@ -132,6 +132,8 @@ def test_measurement_formatting():
     assert format_measurement(0.5, 0.0996) == "0.50 ± 0.10"  # rounding carries a digit
     assert format_measurement(4567.0, 123.0) == "4570 ± 120"
     assert format_measurement(3.1e-6, 1.2e-7) == "(3.10 ± 0.12)e-06"
+    # an error at float rounding's level (equal batches' spread) is no error
+    assert format_measurement(0.009999999999999998, 1.7e-18) == "0.01"
     assert format_measurement(-0.0001, 0.02) == "0.000 ± 0.020"
     assert format_measurement(1.23456, None) == "1.235"
     assert format_measurement(1.23456, 0.0) == "1.235"
@@ -465,7 +467,8 @@ def test_reference_option_wins_and_disagreement_warns(images, tmp_path, capsys):
     assert "Reference:" not in (images / "report.md").read_text()
     with pytest.raises(
         ReportError,
-        match="packaged reference: calochallenge_ds1_photons, mpgan_neurips2021, sarm_orders, sarm_prd2021",
+        match="packaged reference: calochallenge_ds1_photons, jetnet_diffusion_unchecked, "
+        "mpgan_neurips2021, sarm_orders, sarm_prd2021",
     ):
         make_report([images], reference="sarm_prd2022", figures=False)
 

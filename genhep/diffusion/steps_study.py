@@ -53,16 +53,19 @@ def study(
     data_overrides: dict[str, Any] | None = None,
     seed: int = 1234,
     batch_size: int = 1000,
+    clip_x0: float | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per (sampler, steps): metric value, error, samples/s, network evaluations."""
+    """One row per (sampler, steps): metric value, error, samples/s, network evaluations.
+    ``clip_x0``: the samplers' clamp of the denoised estimate (None: the checkpoint's own)."""
     rows = []
     for name in samplers:
         if name not in SAMPLERS:
             raise ValueError(f"unknown sampler '{name}', choose from {sorted(SAMPLERS)}")
         for n_steps in steps:
-            restored = restore_checkpoint(
-                run, data_overrides, {"sampler": {"name": name, "steps": int(n_steps)}}, checkpoint
-            )
+            sampler = {"name": name, "steps": int(n_steps)}
+            if clip_x0 is not None:
+                sampler["clip_x0"] = clip_x0
+            restored = restore_checkpoint(run, data_overrides, {"sampler": sampler}, checkpoint)
             model, datamodule = restored.model, restored.datamodule
             real, reference = datamodule.evaluation_samples("test", n_events)
             generated, speed = generate_like(
@@ -75,6 +78,7 @@ def study(
                     "sampler": name,
                     "steps": int(n_steps),
                     "network_evaluations": network_evaluations(name, int(n_steps)),
+                    "clip_x0": model.sampler.get("clip_x0"),
                     "metric": metric,
                     "value": scores[metric].value,
                     "error": scores[metric].error,
@@ -132,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="best", choices=["best", "last"])
     parser.add_argument("--n-events", type=int, default=3000)
     parser.add_argument(
+        "--clip-x0", type=float, default=None, help="model.sampler.clip_x0 (default: the run's)"
+    )
+    parser.add_argument(
         "--data",
         nargs="*",
         default=[],
@@ -151,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.checkpoint,
         args.n_events,
         overrides,
+        clip_x0=args.clip_x0,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

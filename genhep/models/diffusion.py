@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from genhep.diffusion.likelihood import ESTIMATORS, ode_log_prob
-from genhep.diffusion.paths import Estimate, GaussianPath
+from genhep.diffusion.paths import Estimate, GaussianPath, expand_like
 from genhep.diffusion.samplers import SAMPLERS
 from genhep.models.base import GenerativeModel, OptimizerFactory, SchedulerFactory
 from genhep.spec import DataSpec, cloud_problem, flat_vector_problem, image_problem
@@ -69,7 +69,11 @@ class Diffusion(GenerativeModel):
         network: ``None`` (the family's default) or a factory called with the spec's sizes:
             ``network(dim=D, cond_dim=C)`` (flat), ``network(features=F, cond_dim=C)``
             (clouds), ``network(size=S, cond_dim=C)`` (images): Hydra ``_partial_: true``.
-        sampler: ``{"name": ..., "steps": ..., <the sampler's options>}``.
+        sampler: ``{"name": ..., "steps": ..., "clip_x0": ..., <the sampler's options>}``;
+            ``clip_x0`` (null: off) clamps the denoised estimate ``x̂₀`` to ``[−c, c]`` (model
+            space) at every network call of a sampler, ``ε̂`` following so that
+            ``x = α x̂₀ + s ε̂`` still holds (DDPM's "clip x₀"; PC-JeDi clamps its samplers'
+            state to ±25 in its own feature space). Not used by ``log_prob``.
         likelihood: ``{"estimator": null | "exact" | "hutchinson", "method", "steps"}``.
         image_threshold: jet images: model-space pixels below it are set to exactly zero
             (the image transforms map a zero pixel to 0 and clamp negatives to it).
@@ -107,6 +111,9 @@ class Diffusion(GenerativeModel):
             )
         if int(self.sampler.get("steps", 0)) < 1:
             raise ValueError(f"model.sampler.steps must be >= 1, got {self.sampler.get('steps')}")
+        clip = self.sampler.get("clip_x0")
+        if clip is not None and not float(clip) > 0:
+            raise ValueError(f"model.sampler.clip_x0 must be null or > 0, got {clip}")
         self.image_threshold = image_threshold
         self.likelihood = dict(likelihood or {})
         estimator = self.likelihood.get("estimator")
@@ -180,12 +187,18 @@ class Diffusion(GenerativeModel):
     # -- training --------------------------------------------------------------------------
 
     def denoiser(
-        self, cond: Tensor | None, mask: Tensor | None
+        self, cond: Tensor | None, mask: Tensor | None, clip_x0: float | None = None
     ) -> Callable[[Tensor, Tensor], Estimate]:
-        """``denoise(x, t) -> Estimate`` of the network with this condition and mask."""
+        """``denoise(x, t) -> Estimate`` of the network with this condition and mask; with
+        ``clip_x0``, ``x̂₀`` clamped to ``[−clip_x0, clip_x0]`` and ``ε̂ = (x − α x̂₀) / s``."""
 
         def denoise(x: Tensor, t: Tensor) -> Estimate:
-            return self.process.estimate(self.network, x, t, cond, mask)
+            estimate = self.process.estimate(self.network, x, t, cond, mask)
+            if clip_x0 is None:
+                return estimate
+            x0 = estimate.x0.clamp(-clip_x0, clip_x0)
+            alpha, s = (expand_like(v, x) for v in self.process.scales(t)[:2])
+            return Estimate(x0, (x - alpha * x0) / s)
 
         return denoise
 
@@ -225,6 +238,7 @@ class Diffusion(GenerativeModel):
             )
         options = dict(self.sampler)
         name, steps = options.pop("name"), int(options.pop("steps"))
+        clip_x0 = options.pop("clip_x0", None)
         cond = None if cond is None else cond.to(self.device)
         mask = None if mask is None else mask.to(self.device)
         shape = (n, *self.data_spec.event_shape)
@@ -233,7 +247,8 @@ class Diffusion(GenerativeModel):
             noise = noise * mask.unsqueeze(-1).to(noise.dtype)
         x = self.process.prior_std() * noise
         times = self.process.time_grid(steps, device=self.device)
-        x = SAMPLERS[name](self.denoiser(cond, mask), self.process, x, times, mask=mask, **options)
+        denoise = self.denoiser(cond, mask, None if clip_x0 is None else float(clip_x0))
+        x = SAMPLERS[name](denoise, self.process, x, times, mask=mask, **options)
         if self.kind == "image":
             x = torch.where(x < self.image_threshold, torch.zeros_like(x), x)
         return x

@@ -50,11 +50,13 @@ def format_measurement(value: Any, error: Any, digits: int = 2) -> str:
 
     The value is rounded to the same decimal place as the error, half to even
     (``0.10767, 0.0285`` -> ``0.108 ± 0.028``). Very large or small numbers share one power of ten
-    (``(3.10 ± 0.12)e-06``). Without a usable error the value gets 4 significant digits.
+    (``(3.10 ± 0.12)e-06``). Without a usable error (none, or one at the level of float
+    rounding: below 1e-9 of the value, e.g. the spread of ten equal batch results) the value
+    gets 4 significant digits.
     """
     if not is_finite(value):
         return "n/a"
-    if not is_finite(error) or error <= 0:
+    if not is_finite(error) or error <= 1e-9 * abs(value):
         return f"{value:.4g}"
     decimals = error_decimals(error, digits)
     scale = math.floor(math.log10(max(abs(value), error)))
