@@ -54,8 +54,9 @@ from genhep.data.base import GenerativeDataModule
 from genhep.evaluation.base import Sample, as_float64
 from genhep.models.base import GenerativeModel
 from genhep.models.likelihood import bits_per_dim
+from genhep.report.runs import EVALUATED_CONFIG
 from genhep.utils.device import default_device
-from genhep.utils.io import atomic_write_json
+from genhep.utils.io import atomic_write_json, atomic_write_text
 from genhep.utils.run_info import hydra_overrides
 from genhep.utils.task import task_wrapper
 
@@ -280,6 +281,10 @@ def evaluate_checkpoint(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     model, datamodule = restored.model, restored.datamodule
     model.to(pick_device(cfg.get("device"), restored.config))
     log.info("evaluating %s on the %s split (%s)", restored.path, split, model.device)
+    # what genhep report reads as this evaluation's run (its label, report settings)
+    atomic_write_text(
+        output_dir / EVALUATED_CONFIG, yaml.safe_dump(restored.config, sort_keys=False)
+    )
 
     real, reference = datamodule.evaluation_samples(split, n_samples)
     n_generated = cfg.get("n_generated")

@@ -217,3 +217,27 @@ def test_n_generated_repeats_the_real_conditions_to_reach_its_size(trained, tmp_
     assert record["n_generated"] == 750 and record["n_samples"] == 300
     assert record["metrics"]["w1_x0"]["value"] < 1.0
     assert results(trained / "run")["n_generated"] == 300
+
+
+def test_report_reads_an_evaluation_as_its_run_with_the_changed_settings_in_the_label(trained):
+    """``genhep report`` of a ``genhep evaluate`` output: the evaluated run's config (label,
+    report settings) and overrides, the evaluation's model/data overrides added."""
+    import yaml
+
+    from genhep.report.command import make_report
+    from genhep.report.runs import EVALUATED_CONFIG, load_run
+
+    args = ["evaluate", "ckpt_path=run", "progress=false", "figures=false"]
+    proc = run_cli([*args, "data.evaluator.n_bootstrap=5", "hydra.run.dir=again"], trained)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = trained / "again"
+    run = load_run(out)
+    assert run.ok and run.setting("data.evaluator.n_bootstrap") == 5
+    assert run.setting("model._target_") == load_run(trained / "run").setting("model._target_")
+    assert run.overrides == [*results(trained / "run")["overrides"], "data.evaluator.n_bootstrap=5"]
+    report = make_report([trained / "run", out], figures=False)
+    # the two runs differ by the evaluation's override only: it labels them
+    assert [r.label for r in report.rows] == ["run", "data.evaluator.n_bootstrap=5"]
+    config = yaml.safe_load((out / EVALUATED_CONFIG).read_text())
+    (out / EVALUATED_CONFIG).write_text(yaml.safe_dump({**config, "label": "toy MDN"}))
+    assert load_run(out).setting("label") == "toy MDN (data.evaluator.n_bootstrap=5)"

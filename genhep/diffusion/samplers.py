@@ -12,7 +12,8 @@ They return the events at ``times[-1]`` (the data end). Deterministic ones integ
 probability-flow ODE ``dx/dt = α' x̂₀ + s' ε̂``: ``euler``, ``heun`` (EDM's second-order
 method; no correction on the last step to ``t = 0``), ``midpoint`` and ``ode`` (torchdiffeq's
 solvers, ``method=dopri5`` adaptive by default); ``ddim`` is Song et al.'s update (``eta = 0``
-deterministic, equal to Euler for these paths; ``eta = 1`` DDPM's ancestral noise, VP only);
+deterministic: equal to Euler where α and s are linear in t, flow matching and EDM, not on VP's
+cosine path; ``eta = 1`` DDPM's ancestral noise, VP only);
 ``euler_maruyama`` integrates the reverse-time SDE with the score ``−ε̂ / s``.
 Masked clouds: a ``mask`` keeps padded particles at exactly zero after every step.
 """

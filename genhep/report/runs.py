@@ -18,6 +18,8 @@ from genhep.report.errors import ReportError
 from genhep.report.formatting import is_finite
 
 RESULTS = "results.json"
+#: ``genhep evaluate`` of a checkpoint: the evaluated run's config (its overrides applied)
+EVALUATED_CONFIG = "evaluated_config.yaml"
 FAILURE = "failure.json"
 CONFIG = Path(".hydra") / "config.yaml"
 OVERRIDES = Path(".hydra") / "overrides.yaml"
@@ -167,8 +169,14 @@ def _read_config(path: Path) -> dict[str, Any] | None:
 
 
 def load_run(path: Path) -> Run:
-    """Read a run directory. A ``failure.json`` newer than ``results.json`` marks it failed."""
-    run = Run(path, config=_read_config(path / CONFIG))
+    """Read a run directory. A ``failure.json`` newer than ``results.json`` marks it failed.
+
+    An output directory of ``genhep evaluate ckpt_path=...`` reads as the evaluated run: its
+    config (label, ``report.*``) and overrides, with the evaluation's own ``model.*`` and
+    ``data.*`` overrides added to both (e.g. ``label (model.sampler.clip_x0=10)``).
+    """
+    evaluated = _read_config(path / EVALUATED_CONFIG)
+    run = Run(path, config=evaluated or _read_config(path / CONFIG))
     results_file, failure_file = path / RESULTS, path / FAILURE
     if results_file.is_file():
         run.results = _read_json(results_file)
@@ -183,4 +191,10 @@ def load_run(path: Path) -> Run:
     if overrides is None and (path / OVERRIDES).is_file():
         overrides = yaml.safe_load((path / OVERRIDES).read_text()) or []
     run.overrides = [str(o) for o in overrides or [] if not str(o).startswith("hydra.")]
+    if evaluated is not None:
+        given = [str(o).lstrip("+~") for o in (run.results or {}).get("evaluate_overrides") or []]
+        changed = [o for o in given if o.startswith(("model.", "data."))]
+        run.overrides += changed
+        if changed and evaluated.get("label"):
+            evaluated["label"] = f"{evaluated['label']} ({', '.join(changed)})"
     return run
