@@ -69,6 +69,20 @@ def test_settings_reach_the_evaluator_from_the_config(tmp_path, family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_validation_evaluator_changes_settings_at_validation_only(tmp_path, family):
+    from genhep.callbacks.evaluation import EvaluationCallback
+
+    key, value = CHANGED[family]
+    datamodule = instantiate(compose_train(tmp_path, [f"data={family}"]).data)
+    callback = EvaluationCallback(str(tmp_path), validation_evaluator={key: value})
+    assert getattr(callback.evaluator(datamodule, "val"), key) == value
+    assert getattr(callback.evaluator(datamodule, "test"), key) == _yaml_settings(family)[key]
+    typo = EvaluationCallback(str(tmp_path), validation_evaluator={"n_boostrap": 3})
+    with pytest.raises(EvaluatorSettingError, match="callbacks.evaluation.validation_evaluator"):
+        typo.evaluator(datamodule, "val")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_unknown_setting_names_the_key_and_the_valid_ones(tmp_path, family):
     cfg = compose_train(tmp_path, [f"data={family}", "+data.evaluator.n_boostrap=3"])
     datamodule = instantiate(cfg.data)

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from genhep.callbacks.evaluation import generate_like
 from genhep.evaluate import restore_checkpoint
@@ -81,7 +80,6 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
     clips = [None if c == "none" else float(c) for c in args.clips.split(",")]
-    torch.manual_seed(0)
     result = study(args.checkpoint, clips, args.split, args.n)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "clip_x0.json", result)

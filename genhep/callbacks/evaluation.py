@@ -21,7 +21,7 @@ import torch
 from matplotlib.figure import Figure
 
 from genhep.data.base import GenerativeDataModule
-from genhep.evaluation.base import Evaluator, Metric, Sample
+from genhep.evaluation.base import Evaluator, EvaluatorSettingError, Metric, Sample
 from genhep.models.base import LOG_PROB_KINDS, GenerativeModel
 from genhep.plotting import save_figure
 from genhep.sampling import SamplingSpeed, sample_like
@@ -267,6 +267,18 @@ class EvaluationCallback(pl.Callback):
             scalars[f"{split}/samples_per_s"] = results["sampling"]["samples_per_s"]
         return scalars
 
+    def evaluator(self, datamodule: GenerativeDataModule, split: str) -> Evaluator:
+        """The family's evaluator for ``split``: ``validation_evaluator``'s changes at
+        validation, a setting it does not know named under this callback's key."""
+        if split != "val" or not self.validation_evaluator:
+            return datamodule.evaluator()
+        try:
+            return datamodule.evaluator(**self.validation_evaluator)
+        except EvaluatorSettingError as err:
+            raise EvaluatorSettingError(
+                f"callbacks.evaluation.validation_evaluator {self.validation_evaluator}: {err}"
+            ) from err
+
     def evaluate(
         self, trainer: pl.Trainer, model: pl.LightningModule, split: str
     ) -> dict[str, Any] | None:
@@ -291,7 +303,7 @@ class EvaluationCallback(pl.Callback):
             n_generated=self.n_generated_test if split == "test" else None,
         )
         scores = score_and_save(
-            datamodule.evaluator(**(self.validation_evaluator if split == "val" else {})),
+            self.evaluator(datamodule, split),
             generated,
             real,
             reference,
